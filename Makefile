@@ -1,0 +1,63 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# p2p_pgmap top-level Makefile.
+#
+#   make                      modules for $(KERNEL) and the userspace tools
+#   make KERNEL=debian-6.1    modules for a kernel of the test matrix
+#   make KDIR=/path/to/build  modules for any kernel build tree
+#   make check                every test on every kernel of the matrix
+#   make check KERNELS="debian-6.12"   the same on a subset
+#   make demo                 the main job, in a VM (see README)
+#   make lint                 checkpatch --strict, sparse and W=1
+#
+# Objects are built in build/<kernel>/, never in the source tree, so builds
+# for several kernels can coexist.
+
+KERNELS ?= debian-6.1 debian-6.12 p2pdma-6.12
+KERNEL ?= debian-6.12
+VM := tests/vm
+
+ifdef KDIR
+  BUILD := build/custom
+  KBUILD_DIR := $(KDIR)
+else
+  BUILD := build/$(KERNEL)
+  KBUILD_DIR = $(shell $(VM)/kernel $(KERNEL))/build
+endif
+
+KSRC := Kbuild drivers include tests/kunit tests/vm/modules
+
+.PHONY: all modules userspace check demo lint deps clean
+
+all: modules userspace
+
+deps:
+	@$(VM)/deps
+
+# Copy the kernel sources into the build folder and build them there; then
+# stage a module tree (the kernel's own modules plus ours in updates/) that
+# the test VM mounts as /lib/modules/<release>.
+modules: deps
+	@mkdir -p $(BUILD)/src
+	@rsync -a --delete --exclude='*.o' --exclude='*.ko' --exclude='*.cmd' \
+		--exclude='*.mod*' --exclude='modules.order' --exclude='Module.symvers' \
+		$(wildcard $(KSRC)) $(BUILD)/src/
+	@$(MAKE) -s -C $(KBUILD_DIR) M=$(CURDIR)/$(BUILD)/src modules
+ifndef KDIR
+	@$(VM)/stage-modules $(KERNEL) $(BUILD)
+endif
+
+userspace:
+	@if [ -f userspace/Makefile ]; then $(MAKE) -s -C userspace O=$(CURDIR)/build/bin; fi
+
+check: deps
+	@tests/check $(KERNELS)
+
+demo: deps
+	@$(VM)/demo
+
+lint: deps
+	@tests/lint
+
+clean:
+	rm -rf build
