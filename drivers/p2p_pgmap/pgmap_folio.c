@@ -1,0 +1,431 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Hand out the folios of a struct dev_pagemap and get them back.
+ *
+ * A pool tracks every order-0 folio of one pgmap in two bitmaps under a
+ * spinlock:
+ *
+ *   free --request--> in use --last put, ->page_free--> returning --> free
+ *
+ * "busy" is set for in-use and returning folios, "returning" for the latter.
+ * Each busy folio holds one reference on pgmap->ref, so memunmap_pages(),
+ * which waits for that counter, waits for every folio handed out and needs
+ * no page scan.
+ *
+ * Why "returning" exists: up to 6.14 free_zone_device_folio() calls the
+ * owner's ->page_free() and *then* reads folio->page.pgmap->type and resets
+ * the folio's count to one. If ->page_free() dropped the last pgmap
+ * reference while memunmap_pages() waits for it, teardown could free the
+ * memmap and the pgmap before the core is done with them. So ->page_free()
+ * (through pgmap_folio_return()) only marks the folio returning and kicks a
+ * work item; the work item completes the return, and drops the pgmap
+ * reference, only once it sees the core has finished (the count is back at
+ * its idle value), requeueing itself otherwise. The owner destroys the pool
+ * after memunmap_pages() returns, which flushes the work.
+ *
+ * Alternatives considered: dropping the reference from ->page_free() is the
+ * in-tree P2PDMA pattern and has exactly the race above; holding one extra
+ * "teardown" reference does not help since the race is on the last put;
+ * fixing free_zone_device_folio() needs a kernel patch, and the stock
+ * Debian kernels have to work unpatched.
+ */
+#define pr_fmt(fmt) "pgmap_folio: " fmt
+
+#include <linux/bitmap.h>
+#include <linux/memremap.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/percpu-refcount.h>
+#include <linux/pgmap_folio.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/workqueue.h>
+
+#include "compat.h"
+
+struct pgmap_folio_pool {
+	struct dev_pagemap *pgmap;
+	unsigned long base_pfn;
+	unsigned long nr_folios;
+
+	spinlock_t lock;		/* protects the bitmaps and counters */
+	unsigned long *busy;		/* in use or returning */
+	unsigned long *returning;	/* freed, core maybe not done yet */
+	unsigned long nr_busy;
+	unsigned long nr_returning;
+
+	struct delayed_work return_work;
+};
+
+static void pgmap_folio_return_work(struct work_struct *work);
+
+/**
+ * pgmap_folio_pool_create - create the allocation state for a pgmap
+ * @pgmap: a pgmap with a single range of order-0 folios, e.g. of type
+ *	MEMORY_DEVICE_PCI_P2PDMA or MEMORY_DEVICE_GENERIC; its range must be
+ *	set, it need not be live yet
+ *
+ * All folios start free. The owner's ->page_free() must call
+ * pgmap_folio_return() for every folio requested from the pool.
+ *
+ * Return: the new pool or an ERR_PTR(). Destroy it with
+ * pgmap_folio_pool_destroy() after memunmap_pages() of @pgmap.
+ */
+struct pgmap_folio_pool *pgmap_folio_pool_create(struct dev_pagemap *pgmap)
+{
+	struct pgmap_folio_pool *pool;
+	u64 len = range_len(&pgmap->range);
+
+	if (WARN_ON_ONCE(pgmap->nr_range != 1 || pgmap->vmemmap_shift ||
+			 !len || !PAGE_ALIGNED(len) ||
+			 !PAGE_ALIGNED(pgmap->range.start)))
+		return ERR_PTR(-EINVAL);
+
+	pool = kzalloc(sizeof(*pool), GFP_KERNEL);
+	if (!pool)
+		return ERR_PTR(-ENOMEM);
+
+	pool->pgmap = pgmap;
+	pool->base_pfn = PHYS_PFN(pgmap->range.start);
+	pool->nr_folios = len >> PAGE_SHIFT;
+	spin_lock_init(&pool->lock);
+	INIT_DELAYED_WORK(&pool->return_work, pgmap_folio_return_work);
+
+	pool->busy = bitmap_zalloc(pool->nr_folios, GFP_KERNEL);
+	pool->returning = bitmap_zalloc(pool->nr_folios, GFP_KERNEL);
+	if (!pool->busy || !pool->returning) {
+		bitmap_free(pool->returning);
+		bitmap_free(pool->busy);
+		kfree(pool);
+		return ERR_PTR(-ENOMEM);
+	}
+
+	return pool;
+}
+EXPORT_SYMBOL_GPL(pgmap_folio_pool_create);
+
+/*
+ * Complete the return of every returning folio the core is done with and
+ * drop their pgmap references. Returns how many are still returning.
+ */
+static unsigned long pgmap_folio_complete_returns(struct pgmap_folio_pool *pool)
+{
+	struct percpu_ref *ref = &pool->pgmap->ref;
+	unsigned long idx, seen = 0, done = 0, pending;
+	unsigned long flags;
+
+	spin_lock_irqsave(&pool->lock, flags);
+	for_each_set_bit(idx, pool->returning, pool->nr_folios) {
+		struct folio *folio = pfn_folio(pool->base_pfn + idx);
+
+		seen++;
+		if (pgmap_compat_folio_core_done(folio)) {
+			__clear_bit(idx, pool->returning);
+			__clear_bit(idx, pool->busy);
+			done++;
+		}
+		if (seen == pool->nr_returning)
+			break;
+	}
+	pool->nr_returning -= done;
+	pool->nr_busy -= done;
+	pending = pool->nr_returning;
+	spin_unlock_irqrestore(&pool->lock, flags);
+
+	/*
+	 * The last put may let memunmap_pages() finish and free the memmap
+	 * and the pgmap: touch neither afterwards. The pool itself lives
+	 * until pgmap_folio_pool_destroy() has flushed this work.
+	 */
+	if (done)
+		percpu_ref_put_many(ref, done);
+
+	return pending;
+}
+
+static void pgmap_folio_return_work(struct work_struct *work)
+{
+	struct pgmap_folio_pool *pool =
+		container_of(to_delayed_work(work), struct pgmap_folio_pool,
+			     return_work);
+
+	/* The core is a few instructions from done: look again next tick. */
+	if (pgmap_folio_complete_returns(pool))
+		queue_delayed_work(system_wq, &pool->return_work, 1);
+}
+
+/**
+ * pgmap_folio_pool_destroy - free a pool
+ * @pool: the pool, or NULL
+ *
+ * Call after memunmap_pages() of the pool's pgmap has returned (every
+ * folio is back then), or before any folio was requested. Waits for the
+ * pool's return work to finish.
+ */
+void pgmap_folio_pool_destroy(struct pgmap_folio_pool *pool)
+{
+	if (IS_ERR_OR_NULL(pool))
+		return;
+
+	cancel_delayed_work_sync(&pool->return_work);
+	WARN(pool->nr_busy, "destroying a pool with %lu folios still handed out\n",
+	     pool->nr_busy);
+	bitmap_free(pool->returning);
+	bitmap_free(pool->busy);
+	kfree(pool);
+}
+EXPORT_SYMBOL_GPL(pgmap_folio_pool_destroy);
+
+static bool pgmap_folio_range_ok(const struct pgmap_folio_pool *pool,
+				 u64 offset, u64 len)
+{
+	u64 size = (u64)pool->nr_folios << PAGE_SHIFT;
+
+	return len && PAGE_ALIGNED(offset) && PAGE_ALIGNED(len) &&
+	       offset < size && len <= size - offset;
+}
+
+/**
+ * pgmap_request_folios - take the folios covering a range of a live pgmap
+ * @pool: the pgmap's pool
+ * @offset: byte offset of the range into the pgmap, page aligned
+ * @len: byte length of the range, page aligned, not zero
+ * @folios: receives the @len / PAGE_SIZE folios, in order
+ *
+ * Either every folio of the range is handed out or none is. Each folio
+ * returned has a reference count of one, owned by the caller, and holds
+ * exactly one reference on the pgmap, dropped only after the folio's last
+ * reference is put and the owner's ->page_free() has given it back with
+ * pgmap_folio_return(). The caller may hand its reference on (to page
+ * tables, pins, DMA) or drop it with pgmap_release_folios().
+ *
+ * The caller must know the pgmap is live and the folios are free:
+ * requesting from a dying pgmap, or a folio that is in use or still
+ * returning, is a caller bug that warns once and fails without changing
+ * anything.
+ *
+ * Context: any context; does not sleep.
+ * Return: 0, -EINVAL for a range outside the pgmap or not page aligned,
+ * -ENXIO if the pgmap is dying, -EBUSY if a folio of the range is not free.
+ */
+int pgmap_request_folios(struct pgmap_folio_pool *pool, u64 offset, u64 len,
+			 struct folio **folios)
+{
+	struct percpu_ref *ref = &pool->pgmap->ref;
+	unsigned long first, nr, i, busy;
+	unsigned long flags;
+
+	if (!pgmap_folio_range_ok(pool, offset, len))
+		return -EINVAL;
+	first = offset >> PAGE_SHIFT;
+	nr = len >> PAGE_SHIFT;
+
+	if (!percpu_ref_tryget_live(ref)) {
+		WARN_ONCE(1, "request of folios from a dying pgmap %#llx-%#llx\n",
+			  pool->pgmap->range.start, pool->pgmap->range.end);
+		return -ENXIO;
+	}
+
+	spin_lock_irqsave(&pool->lock, flags);
+	busy = find_next_bit(pool->busy, first + nr, first);
+	if (busy < first + nr)
+		goto not_free;
+	/* A free folio with a stray reference would be corrupted by reuse. */
+	for (busy = first; busy < first + nr; busy++)
+		if (folio_ref_count(pfn_folio(pool->base_pfn + busy)) !=
+		    PGMAP_FOLIO_IDLE_REFS)
+			goto not_free;
+	bitmap_set(pool->busy, first, nr);
+	pool->nr_busy += nr;
+	spin_unlock_irqrestore(&pool->lock, flags);
+
+	if (nr > 1)
+		percpu_ref_get_many(ref, nr - 1);
+	for (i = 0; i < nr; i++) {
+		folios[i] = pfn_folio(pool->base_pfn + first + i);
+		pgmap_compat_folio_init_ref(folios[i]);
+	}
+	return 0;
+
+not_free:
+	spin_unlock_irqrestore(&pool->lock, flags);
+	percpu_ref_put(ref);
+	WARN_ONCE(1, "request of folio %#lx that is not free (refcount %d)\n",
+		  pool->base_pfn + busy,
+		  folio_ref_count(pfn_folio(pool->base_pfn + busy)));
+	return -EBUSY;
+}
+EXPORT_SYMBOL_GPL(pgmap_request_folios);
+
+/**
+ * pgmap_release_folios - drop the caller's reference on requested folios
+ * @folios: folios from pgmap_request_folios() (or pgmap_folio_try_get())
+ * @nr_folios: how many
+ *
+ * Drops one reference per folio. A folio whose last reference this was is
+ * freed through the pgmap's ->page_free() and returns to its pool.
+ */
+void pgmap_release_folios(struct folio **folios, unsigned int nr_folios)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr_folios; i++)
+		folio_put(folios[i]);
+}
+EXPORT_SYMBOL_GPL(pgmap_release_folios);
+
+/**
+ * pgmap_folio_return - give a freed folio back to its pool
+ * @pool: the pool the folio was requested from
+ * @folio: the folio, as passed to the pgmap's ->page_free()
+ *
+ * The pgmap owner calls this from its ->page_free() for every folio of the
+ * pool. The folio becomes free again, and its pgmap reference is dropped,
+ * from a work item once the core is done with it (see the top of this
+ * file); until then it is "returning" and cannot be requested.
+ *
+ * Context: any context (->page_free() may run wherever the last folio_put()
+ * happens).
+ */
+void pgmap_folio_return(struct pgmap_folio_pool *pool, struct folio *folio)
+{
+	unsigned long idx = folio_pfn(folio) - pool->base_pfn;
+	unsigned long flags;
+	bool ok;
+
+	if (WARN_ON_ONCE(idx >= pool->nr_folios))
+		return;
+
+	spin_lock_irqsave(&pool->lock, flags);
+	ok = test_bit(idx, pool->busy) && !test_bit(idx, pool->returning);
+	if (ok) {
+		__set_bit(idx, pool->returning);
+		pool->nr_returning++;
+	}
+	spin_unlock_irqrestore(&pool->lock, flags);
+
+	if (WARN_ONCE(!ok, "free of folio %#lx that was not handed out\n",
+		      folio_pfn(folio)))
+		return;
+
+	queue_delayed_work(system_wq, &pool->return_work, 0);
+}
+EXPORT_SYMBOL_GPL(pgmap_folio_return);
+
+/**
+ * pgmap_folio_state - allocation state of the folio at an offset
+ * @pool: the pool
+ * @offset: byte offset into the pgmap
+ *
+ * A snapshot: an in-use folio may start returning, and a returning one
+ * become free, at any time. Only requests change a free folio, so a caller
+ * that serialises its own requests may rely on %PGMAP_FOLIO_FREE.
+ *
+ * Return: the state, %PGMAP_FOLIO_IN_USE for an offset outside the pool.
+ */
+enum pgmap_folio_state pgmap_folio_state(struct pgmap_folio_pool *pool,
+					 u64 offset)
+{
+	unsigned long idx = offset >> PAGE_SHIFT;
+	enum pgmap_folio_state state;
+	unsigned long flags;
+
+	if (idx >= pool->nr_folios)
+		return PGMAP_FOLIO_IN_USE;
+
+	spin_lock_irqsave(&pool->lock, flags);
+	if (!test_bit(idx, pool->busy))
+		state = PGMAP_FOLIO_FREE;
+	else if (test_bit(idx, pool->returning))
+		state = PGMAP_FOLIO_RETURNING;
+	else
+		state = PGMAP_FOLIO_IN_USE;
+	spin_unlock_irqrestore(&pool->lock, flags);
+
+	return state;
+}
+EXPORT_SYMBOL_GPL(pgmap_folio_state);
+
+/**
+ * pgmap_folio_try_get - take a reference on an in-use folio
+ * @pool: the pool
+ * @offset: byte offset into the pgmap
+ *
+ * For sharing a folio someone else requested, e.g. a second process
+ * mapping the same offset. Fails if the folio is free, returning, or its
+ * last reference is being dropped right now.
+ *
+ * Return: the folio with a new reference the caller owns, or NULL.
+ */
+struct folio *pgmap_folio_try_get(struct pgmap_folio_pool *pool, u64 offset)
+{
+	unsigned long idx = offset >> PAGE_SHIFT;
+	struct folio *folio = NULL;
+	unsigned long flags;
+
+	if (idx >= pool->nr_folios)
+		return NULL;
+
+	spin_lock_irqsave(&pool->lock, flags);
+	if (test_bit(idx, pool->busy) && !test_bit(idx, pool->returning)) {
+		folio = pfn_folio(pool->base_pfn + idx);
+		if (!folio_try_get(folio))
+			folio = NULL;
+	}
+	spin_unlock_irqrestore(&pool->lock, flags);
+
+	return folio;
+}
+EXPORT_SYMBOL_GPL(pgmap_folio_try_get);
+
+/**
+ * pgmap_folio_pool_drain - complete pending returns now
+ * @pool: the pool
+ *
+ * Completes the return of every returning folio the core is done with,
+ * without waiting for the work item. Useful to a caller that found a folio
+ * returning and wants it, and to tests.
+ *
+ * Context: any context; does not sleep.
+ */
+void pgmap_folio_pool_drain(struct pgmap_folio_pool *pool)
+{
+	pgmap_folio_complete_returns(pool);
+}
+EXPORT_SYMBOL_GPL(pgmap_folio_pool_drain);
+
+/**
+ * pgmap_folio_pool_size - bytes managed by a pool
+ * @pool: the pool
+ *
+ * Return: the size of the pgmap's range in bytes.
+ */
+u64 pgmap_folio_pool_size(const struct pgmap_folio_pool *pool)
+{
+	return (u64)pool->nr_folios << PAGE_SHIFT;
+}
+EXPORT_SYMBOL_GPL(pgmap_folio_pool_size);
+
+/**
+ * pgmap_folios_in_use - folios not free
+ * @pool: the pool
+ *
+ * Return: how many folios are in use or returning (a snapshot).
+ */
+unsigned long pgmap_folios_in_use(const struct pgmap_folio_pool *pool)
+{
+	return READ_ONCE(pool->nr_busy);
+}
+EXPORT_SYMBOL_GPL(pgmap_folios_in_use);
+
+/**
+ * pgmap_folio_pool_free_bytes - bytes that may be requested
+ * @pool: the pool
+ *
+ * Return: the size of the free folios in bytes (a snapshot).
+ */
+u64 pgmap_folio_pool_free_bytes(const struct pgmap_folio_pool *pool)
+{
+	return (u64)(pool->nr_folios - READ_ONCE(pool->nr_busy)) << PAGE_SHIFT;
+}
+EXPORT_SYMBOL_GPL(pgmap_folio_pool_free_bytes);

@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * /sys/bus/pci/devices/<bdf>/p2p_pgmap/: what the device offers and how
+ * much of it is handed out. The group is removed only after the pgmap is
+ * torn down, so folios_in_use can be watched while remove waits.
+ */
+#include <linux/pgmap_folio.h>
+#include <linux/sysfs.h>
+#include <uapi/linux/p2p_pgmap.h>
+
+#include "p2p_pgmap.h"
+
+/**
+ * p2p_pgmap_state - the P2P_PGMAP_STATE_* of a device
+ * @pdm: the device
+ *
+ * Return: the state.
+ */
+u32 p2p_pgmap_state(struct p2p_pgmap_dev *pdm)
+{
+	if (pdm->gone)
+		return P2P_PGMAP_STATE_GONE;
+	if (READ_ONCE(pdm->dying))
+		return P2P_PGMAP_STATE_DYING;
+	return P2P_PGMAP_STATE_LIVE;
+}
+
+static const char * const p2p_pgmap_state_names[] = {
+	[P2P_PGMAP_STATE_LIVE] = "live",
+	[P2P_PGMAP_STATE_DYING] = "dying",
+	[P2P_PGMAP_STATE_GONE] = "gone",
+};
+
+static struct p2p_pgmap_dev *to_pdm(struct device *dev)
+{
+	return pci_get_drvdata(to_pci_dev(dev));
+}
+
+static ssize_t size_show(struct device *dev, struct device_attribute *attr,
+			 char *buf)
+{
+	struct p2p_pgmap_dev *pdm = to_pdm(dev);
+
+	return sysfs_emit(buf, "%llu\n", pdm ? pdm->size : 0);
+}
+static DEVICE_ATTR_RO(size);
+
+static ssize_t bar_show(struct device *dev, struct device_attribute *attr,
+			char *buf)
+{
+	struct p2p_pgmap_dev *pdm = to_pdm(dev);
+
+	return pdm ? sysfs_emit(buf, "%d\n", pdm->bar) : -ENODEV;
+}
+static DEVICE_ATTR_RO(bar);
+
+static ssize_t offset_show(struct device *dev, struct device_attribute *attr,
+			   char *buf)
+{
+	struct p2p_pgmap_dev *pdm = to_pdm(dev);
+
+	return sysfs_emit(buf, "%llu\n", pdm ? pdm->bar_offset : 0);
+}
+static DEVICE_ATTR_RO(offset);
+
+static ssize_t free_bytes_show(struct device *dev,
+			       struct device_attribute *attr, char *buf)
+{
+	struct p2p_pgmap_dev *pdm = to_pdm(dev);
+	u64 free_bytes = 0;
+
+	if (pdm) {
+		mutex_lock(&pdm->lock);
+		if (pdm->pool)
+			free_bytes = pgmap_folio_pool_free_bytes(pdm->pool);
+		mutex_unlock(&pdm->lock);
+	}
+	return sysfs_emit(buf, "%llu\n", free_bytes);
+}
+static DEVICE_ATTR_RO(free_bytes);
+
+static ssize_t folios_in_use_show(struct device *dev,
+				  struct device_attribute *attr, char *buf)
+{
+	struct p2p_pgmap_dev *pdm = to_pdm(dev);
+	unsigned long in_use = 0;
+
+	if (pdm) {
+		mutex_lock(&pdm->lock);
+		if (pdm->pool)
+			in_use = pgmap_folios_in_use(pdm->pool);
+		mutex_unlock(&pdm->lock);
+	}
+	return sysfs_emit(buf, "%lu\n", in_use);
+}
+static DEVICE_ATTR_RO(folios_in_use);
+
+static ssize_t state_show(struct device *dev, struct device_attribute *attr,
+			  char *buf)
+{
+	struct p2p_pgmap_dev *pdm = to_pdm(dev);
+
+	if (!pdm)
+		return -ENODEV;
+	return sysfs_emit(buf, "%s\n",
+			  p2p_pgmap_state_names[p2p_pgmap_state(pdm)]);
+}
+static DEVICE_ATTR_RO(state);
+
+static ssize_t p2pdma_show(struct device *dev, struct device_attribute *attr,
+			   char *buf)
+{
+	struct p2p_pgmap_dev *pdm = to_pdm(dev);
+
+	return sysfs_emit(buf, "%d\n", pdm ? pdm->via_p2pdma_core : 0);
+}
+static DEVICE_ATTR_RO(p2pdma);
+
+static struct attribute *p2p_pgmap_attrs[] = {
+	&dev_attr_size.attr,
+	&dev_attr_bar.attr,
+	&dev_attr_offset.attr,
+	&dev_attr_free_bytes.attr,
+	&dev_attr_folios_in_use.attr,
+	&dev_attr_state.attr,
+	&dev_attr_p2pdma.attr,
+	NULL,
+};
+
+const struct attribute_group p2p_pgmap_attr_group = {
+	.name = "p2p_pgmap",
+	.attrs = p2p_pgmap_attrs,
+};

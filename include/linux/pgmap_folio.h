@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Hand out the folios of a struct dev_pagemap and get them back.
+ *
+ * A driver that owns a pgmap (MEMORY_DEVICE_PCI_P2PDMA or
+ * MEMORY_DEVICE_GENERIC, order-0 folios) creates a pgmap_folio_pool for it,
+ * requests folios by offset, hands them out (to page tables, pins, DMA),
+ * and calls pgmap_folio_return() from its ->page_free() callback. Every
+ * folio handed out holds exactly one pgmap reference, dropped only once the
+ * core is done with the freed folio, so teardown (memunmap_pages()) waits on
+ * the pgmap counter alone.
+ *
+ * This is the offset-based form of the pgmap_request_folios() proposal from
+ * the 2022 "Fix the DAX-gup mistake" series, which never reached mainline.
+ */
+#ifndef _LINUX_PGMAP_FOLIO_H
+#define _LINUX_PGMAP_FOLIO_H
+
+#include <linux/types.h>
+
+struct dev_pagemap;
+struct folio;
+struct pgmap_folio_pool;
+
+/**
+ * enum pgmap_folio_state - allocation state of one folio of a pool
+ * @PGMAP_FOLIO_FREE: owned by the pool, may be requested
+ * @PGMAP_FOLIO_IN_USE: requested; holds a pgmap reference
+ * @PGMAP_FOLIO_RETURNING: freed by its last user; the pool completes the
+ *	return (and drops the pgmap reference) once the core is done with it
+ */
+enum pgmap_folio_state {
+	PGMAP_FOLIO_FREE,
+	PGMAP_FOLIO_IN_USE,
+	PGMAP_FOLIO_RETURNING,
+};
+
+struct pgmap_folio_pool *pgmap_folio_pool_create(struct dev_pagemap *pgmap);
+void pgmap_folio_pool_destroy(struct pgmap_folio_pool *pool);
+
+int pgmap_request_folios(struct pgmap_folio_pool *pool, u64 offset, u64 len,
+			 struct folio **folios);
+void pgmap_release_folios(struct folio **folios, unsigned int nr_folios);
+void pgmap_folio_return(struct pgmap_folio_pool *pool, struct folio *folio);
+
+enum pgmap_folio_state pgmap_folio_state(struct pgmap_folio_pool *pool,
+					 u64 offset);
+struct folio *pgmap_folio_try_get(struct pgmap_folio_pool *pool, u64 offset);
+void pgmap_folio_pool_drain(struct pgmap_folio_pool *pool);
+
+u64 pgmap_folio_pool_size(const struct pgmap_folio_pool *pool);
+unsigned long pgmap_folios_in_use(const struct pgmap_folio_pool *pool);
+u64 pgmap_folio_pool_free_bytes(const struct pgmap_folio_pool *pool);
+
+#endif /* _LINUX_PGMAP_FOLIO_H */
