@@ -1,0 +1,365 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit tests of the generic pgmap folio API (include/linux/pgmap_folio.h,
+ * exported by p2p_pgmap.ko).
+ *
+ * Each test gets a fresh 2 MiB MEMORY_DEVICE_GENERIC pgmap over a free
+ * physical address range (request_free_mem_region(), as lib/test_hmm.c
+ * does for device-private memory) and a pool over it. The memory itself is
+ * never touched: only the folios' struct pages are, through the real free
+ * path (folio_put() -> free_zone_device_folio() -> ->page_free()).
+ *
+ * Two tests provoke the API's caller-bug warnings on purpose (a request of
+ * a busy folio, a request from a dying pgmap): expect one WARNING from
+ * pgmap_request_folios() for each in the log of the first run.
+ */
+#include <kunit/test.h>
+#include <linux/completion.h>
+#include <linux/delay.h>
+#include <linux/ioport.h>
+#include <linux/kthread.h>
+#include <linux/memremap.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/percpu-refcount.h>
+#include <linux/pgmap_folio.h>
+#include <linux/sizes.h>
+
+#include "compat.h"
+
+#define KP_SIZE		SZ_2M
+#define KP_NR_FOLIOS	(KP_SIZE / PAGE_SIZE)
+
+struct kunit_pgmap {
+	struct dev_pagemap pgmap;
+	struct resource *res;
+	struct pgmap_folio_pool *pool;
+	bool unmapped;
+	struct completion unmap_done;
+};
+
+static void kunit_pgmap_folio_free(struct folio *folio)
+{
+	struct kunit_pgmap *kp =
+		container_of(pgmap_compat_page_pgmap(folio_page(folio, 0)),
+			     struct kunit_pgmap, pgmap);
+
+	pgmap_folio_return(kp->pool, folio);
+}
+
+PGMAP_COMPAT_DEFINE_FREE(kunit_pgmap_folio_free);
+
+static const struct dev_pagemap_ops kunit_pgmap_ops = {
+	PGMAP_COMPAT_FREE_OP(kunit_pgmap_folio_free),
+};
+
+static int pgmap_folio_test_init(struct kunit *test)
+{
+	struct kunit_pgmap *kp;
+	void *addr;
+
+	kp = kunit_kzalloc(test, sizeof(*kp), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, kp);
+	init_completion(&kp->unmap_done);
+
+	kp->res = request_free_mem_region(&iomem_resource, KP_SIZE,
+					  "pgmap_folio_kunit");
+	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(kp->res), "no free region: %ld",
+			       PTR_ERR(kp->res));
+
+	kp->pgmap.type = MEMORY_DEVICE_GENERIC;
+	kp->pgmap.range.start = kp->res->start;
+	kp->pgmap.range.end = kp->res->end;
+	kp->pgmap.nr_range = 1;
+	kp->pgmap.ops = &kunit_pgmap_ops;
+	addr = memremap_pages(&kp->pgmap, NUMA_NO_NODE);
+	if (IS_ERR(addr)) {
+		release_mem_region(kp->res->start, resource_size(kp->res));
+		KUNIT_FAIL(test, "memremap_pages: %ld", PTR_ERR(addr));
+		return PTR_ERR(addr);
+	}
+
+	kp->pool = pgmap_folio_pool_create(&kp->pgmap);
+	if (IS_ERR(kp->pool)) {
+		memunmap_pages(&kp->pgmap);
+		release_mem_region(kp->res->start, resource_size(kp->res));
+		KUNIT_FAIL(test, "pgmap_folio_pool_create: %ld",
+			   PTR_ERR(kp->pool));
+		return PTR_ERR(kp->pool);
+	}
+
+	test->priv = kp;
+	return 0;
+}
+
+static void pgmap_folio_test_exit(struct kunit *test)
+{
+	struct kunit_pgmap *kp = test->priv;
+
+	if (!kp)
+		return;
+	/* A test that failed with folios out would hang memunmap_pages(). */
+	if (!kp->unmapped && pgmap_folios_in_use(kp->pool)) {
+		kunit_err(test, "folios leaked by the test; leaking the pgmap\n");
+		return;
+	}
+	if (kp->unmapped && !completion_done(&kp->unmap_done)) {
+		kunit_err(test, "teardown still waiting; leaking the pgmap\n");
+		return;
+	}
+	if (!kp->unmapped)
+		memunmap_pages(&kp->pgmap);
+	pgmap_folio_pool_destroy(kp->pool);
+	release_mem_region(kp->res->start, resource_size(kp->res));
+}
+
+static unsigned long kp_base_pfn(struct kunit_pgmap *kp)
+{
+	return PHYS_PFN(kp->pgmap.range.start);
+}
+
+/* Requested folios come back, with their accounting, once put. */
+static void pgmap_folio_test_release_accounting(struct kunit *test)
+{
+	struct kunit_pgmap *kp = test->priv;
+	struct folio *folios[4];
+	int i;
+
+	KUNIT_EXPECT_EQ(test, pgmap_folio_pool_size(kp->pool), (u64)KP_SIZE);
+	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
+
+	KUNIT_ASSERT_EQ(test, pgmap_request_folios(kp->pool, 2 * PAGE_SIZE,
+						   4 * PAGE_SIZE, folios), 0);
+	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 4UL);
+	KUNIT_EXPECT_EQ(test, pgmap_folio_pool_free_bytes(kp->pool),
+			(u64)KP_SIZE - 4 * PAGE_SIZE);
+	for (i = 0; i < 4; i++) {
+		KUNIT_EXPECT_EQ(test, folio_pfn(folios[i]), kp_base_pfn(kp) + 2 + i);
+		KUNIT_EXPECT_EQ(test, folio_ref_count(folios[i]), 1);
+		KUNIT_EXPECT_EQ(test, pgmap_folio_state(kp->pool, (2 + i) * PAGE_SIZE),
+				PGMAP_FOLIO_IN_USE);
+	}
+	KUNIT_EXPECT_EQ(test, pgmap_folio_state(kp->pool, PAGE_SIZE),
+			PGMAP_FOLIO_FREE);
+
+	pgmap_release_folios(folios, 4);
+	pgmap_folio_pool_drain(kp->pool);
+
+	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
+	KUNIT_EXPECT_EQ(test, pgmap_folio_pool_free_bytes(kp->pool), (u64)KP_SIZE);
+	for (i = 0; i < 4; i++) {
+		KUNIT_EXPECT_EQ(test, folio_ref_count(folios[i]),
+				PGMAP_FOLIO_IDLE_REFS);
+		KUNIT_EXPECT_EQ(test, pgmap_folio_state(kp->pool, (2 + i) * PAGE_SIZE),
+				PGMAP_FOLIO_FREE);
+	}
+}
+
+/* A folio in use cannot be requested again; the failure changes nothing. */
+static void pgmap_folio_test_double_request(struct kunit *test)
+{
+	struct kunit_pgmap *kp = test->priv;
+	struct folio *folio, *again[2] = {};
+
+	KUNIT_ASSERT_EQ(test, pgmap_request_folios(kp->pool, 0, PAGE_SIZE,
+						   &folio), 0);
+	/* Expect a WARNING: the range overlaps the busy folio. */
+	KUNIT_EXPECT_EQ(test, pgmap_request_folios(kp->pool, 0, 2 * PAGE_SIZE,
+						   again), -EBUSY);
+	KUNIT_EXPECT_NULL(test, again[0]);
+	KUNIT_EXPECT_EQ(test, folio_ref_count(folio), 1);
+	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 1UL);
+	KUNIT_EXPECT_EQ(test, pgmap_folio_state(kp->pool, PAGE_SIZE),
+			PGMAP_FOLIO_FREE);
+
+	pgmap_release_folios(&folio, 1);
+	pgmap_folio_pool_drain(kp->pool);
+	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
+}
+
+/* Ranges outside the pgmap or not page aligned are refused quietly. */
+static void pgmap_folio_test_out_of_range(struct kunit *test)
+{
+	struct kunit_pgmap *kp = test->priv;
+	struct folio *folio = NULL;
+
+	KUNIT_EXPECT_EQ(test, pgmap_request_folios(kp->pool, KP_SIZE, PAGE_SIZE,
+						   &folio), -EINVAL);
+	KUNIT_EXPECT_EQ(test, pgmap_request_folios(kp->pool, KP_SIZE - PAGE_SIZE,
+						   2 * PAGE_SIZE, &folio), -EINVAL);
+	KUNIT_EXPECT_EQ(test, pgmap_request_folios(kp->pool, 0, 0, &folio),
+			-EINVAL);
+	KUNIT_EXPECT_EQ(test, pgmap_request_folios(kp->pool, 1, PAGE_SIZE,
+						   &folio), -EINVAL);
+	KUNIT_EXPECT_EQ(test, pgmap_request_folios(kp->pool, 0, PAGE_SIZE + 1,
+						   &folio), -EINVAL);
+	/* offset + len wraps around */
+	KUNIT_EXPECT_EQ(test, pgmap_request_folios(kp->pool, PAGE_SIZE,
+						   U64_MAX & PAGE_MASK, &folio),
+			-EINVAL);
+	KUNIT_EXPECT_EQ(test, pgmap_request_folios(kp->pool, U64_MAX & PAGE_MASK,
+						   2 * PAGE_SIZE, &folio), -EINVAL);
+	KUNIT_EXPECT_NULL(test, folio);
+	KUNIT_EXPECT_NULL(test, pgmap_folio_try_get(kp->pool, KP_SIZE));
+	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
+}
+
+/* Every folio can be handed out, none more, and all come back for reuse. */
+static void pgmap_folio_test_exhaustion_and_reuse(struct kunit *test)
+{
+	struct kunit_pgmap *kp = test->priv;
+	struct folio **folios, *one = NULL;
+	int round;
+
+	folios = kunit_kcalloc(test, KP_NR_FOLIOS, sizeof(*folios), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, folios);
+
+	for (round = 0; round < 2; round++) {
+		KUNIT_ASSERT_EQ(test, pgmap_request_folios(kp->pool, 0, KP_SIZE,
+							   folios), 0);
+		KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool),
+				(unsigned long)KP_NR_FOLIOS);
+		KUNIT_EXPECT_EQ(test, pgmap_folio_pool_free_bytes(kp->pool), 0ULL);
+		KUNIT_EXPECT_EQ(test, pgmap_request_folios(kp->pool,
+							   KP_SIZE - PAGE_SIZE,
+							   PAGE_SIZE, &one),
+				-EBUSY);
+
+		pgmap_release_folios(folios, KP_NR_FOLIOS);
+		pgmap_folio_pool_drain(kp->pool);
+		KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
+		KUNIT_EXPECT_EQ(test, pgmap_folio_pool_free_bytes(kp->pool),
+				(u64)KP_SIZE);
+	}
+	KUNIT_EXPECT_NULL(test, one);
+}
+
+/* A second user shares an in-use folio; it returns after the last put. */
+static void pgmap_folio_test_try_get_shares(struct kunit *test)
+{
+	struct kunit_pgmap *kp = test->priv;
+	struct folio *folio, *shared;
+
+	KUNIT_EXPECT_NULL(test, pgmap_folio_try_get(kp->pool, 0));
+	KUNIT_ASSERT_EQ(test, pgmap_request_folios(kp->pool, 0, PAGE_SIZE,
+						   &folio), 0);
+	shared = pgmap_folio_try_get(kp->pool, 0);
+	KUNIT_ASSERT_PTR_EQ(test, shared, folio);
+	KUNIT_EXPECT_EQ(test, folio_ref_count(folio), 2);
+
+	pgmap_release_folios(&folio, 1);
+	pgmap_folio_pool_drain(kp->pool);
+	KUNIT_EXPECT_EQ(test, pgmap_folio_state(kp->pool, 0), PGMAP_FOLIO_IN_USE);
+	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 1UL);
+
+	pgmap_release_folios(&shared, 1);
+	pgmap_folio_pool_drain(kp->pool);
+	KUNIT_EXPECT_EQ(test, pgmap_folio_state(kp->pool, 0), PGMAP_FOLIO_FREE);
+	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
+}
+
+/*
+ * The return, and the pgmap put, wait until the core is done with the
+ * freed folio: replay the window inside free_zone_device_folio() between
+ * ->page_free() and the reset of the count to one.
+ */
+static void pgmap_folio_test_return_waits_for_core(struct kunit *test)
+{
+	struct kunit_pgmap *kp = test->priv;
+	struct folio *folio;
+
+	if (PGMAP_FOLIO_IDLE_REFS == 0)
+		kunit_skip(test, "the core no longer touches a freed folio");
+
+	KUNIT_ASSERT_EQ(test, pgmap_request_folios(kp->pool, 0, PAGE_SIZE,
+						   &folio), 0);
+	/* What free_zone_device_folio() does, stopped halfway. */
+	KUNIT_ASSERT_TRUE(test, folio_ref_dec_and_test(folio));
+	kunit_pgmap_folio_free(folio);
+
+	pgmap_folio_pool_drain(kp->pool);
+	KUNIT_EXPECT_EQ(test, pgmap_folio_state(kp->pool, 0),
+			PGMAP_FOLIO_RETURNING);
+	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 1UL);
+	KUNIT_EXPECT_NULL(test, pgmap_folio_try_get(kp->pool, 0));
+
+	/* The core finishes. */
+	folio_set_count(folio, 1);
+	pgmap_folio_pool_drain(kp->pool);
+	KUNIT_EXPECT_EQ(test, pgmap_folio_state(kp->pool, 0), PGMAP_FOLIO_FREE);
+	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
+}
+
+static int kunit_pgmap_unmapper(void *data)
+{
+	struct kunit_pgmap *kp = data;
+
+	memunmap_pages(&kp->pgmap);
+	complete(&kp->unmap_done);
+	return 0;
+}
+
+/*
+ * Once teardown has started, requests fail; teardown completes when the
+ * last folio handed out is put.
+ */
+static void pgmap_folio_test_request_on_dying(struct kunit *test)
+{
+	struct kunit_pgmap *kp = test->priv;
+	struct task_struct *unmapper;
+	struct folio *held, *late = NULL;
+	int waited;
+
+	KUNIT_ASSERT_EQ(test, pgmap_request_folios(kp->pool, 0, PAGE_SIZE,
+						   &held), 0);
+
+	unmapper = kthread_run(kunit_pgmap_unmapper, kp, "pgmap_folio_kunit");
+	if (IS_ERR(unmapper)) {
+		pgmap_release_folios(&held, 1);
+		KUNIT_FAIL(test, "kthread_run: %ld", PTR_ERR(unmapper));
+		return;
+	}
+	kp->unmapped = true;
+
+	for (waited = 0; waited < 250; waited++) {
+		if (percpu_ref_is_dying(&kp->pgmap.ref))
+			break;
+		msleep(20);
+	}
+	KUNIT_EXPECT_TRUE(test, percpu_ref_is_dying(&kp->pgmap.ref));
+	KUNIT_EXPECT_FALSE(test, completion_done(&kp->unmap_done));
+
+	/* Expect a WARNING: requesting from a dying pgmap is a caller bug. */
+	KUNIT_EXPECT_EQ(test, pgmap_request_folios(kp->pool, PAGE_SIZE,
+						   PAGE_SIZE, &late), -ENXIO);
+	KUNIT_EXPECT_NULL(test, late);
+	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 1UL);
+
+	pgmap_release_folios(&held, 1);
+	KUNIT_EXPECT_TRUE(test, wait_for_completion_timeout(&kp->unmap_done,
+							    10 * HZ) > 0);
+	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
+}
+
+static struct kunit_case pgmap_folio_test_cases[] = {
+	KUNIT_CASE(pgmap_folio_test_release_accounting),
+	KUNIT_CASE(pgmap_folio_test_double_request),
+	KUNIT_CASE(pgmap_folio_test_out_of_range),
+	KUNIT_CASE(pgmap_folio_test_exhaustion_and_reuse),
+	KUNIT_CASE(pgmap_folio_test_try_get_shares),
+	KUNIT_CASE(pgmap_folio_test_return_waits_for_core),
+	KUNIT_CASE(pgmap_folio_test_request_on_dying),
+	{}
+};
+
+static struct kunit_suite pgmap_folio_test_suite = {
+	.name = "pgmap_folio",
+	.init = pgmap_folio_test_init,
+	.exit = pgmap_folio_test_exit,
+	.test_cases = pgmap_folio_test_cases,
+};
+
+kunit_test_suite(pgmap_folio_test_suite);
+
+MODULE_DESCRIPTION("KUnit tests of the pgmap folio API");
+MODULE_LICENSE("GPL");
