@@ -44,8 +44,13 @@ static dev_t p2p_pgmap_devt;
 static DEFINE_IDA(p2p_pgmap_ida);
 static struct vfsmount *p2p_pgmap_mnt;
 
+/*
+ * Not "p2p_pgmap": the driver core puts a class device whose parent is a
+ * PCI device in a directory named after the class under that PCI device,
+ * which is where the p2p_pgmap attribute group lives.
+ */
 static struct class p2p_pgmap_class = {
-	.name = "p2p_pgmap",
+	.name = "p2p_pgmap_cdev",
 };
 
 static int p2p_pgmap_init_fs_context(struct fs_context *fc)
