@@ -39,7 +39,7 @@ deps:
 # the test VM mounts as /lib/modules/<release>.
 modules: deps
 	@mkdir -p $(BUILD)/src
-	@rsync -a --delete --exclude='*.o' --exclude='*.ko' --exclude='*.cmd' \
+	@rsync -aR --delete --exclude='*.o' --exclude='*.ko' --exclude='*.cmd' \
 		--exclude='*.mod*' --exclude='modules.order' --exclude='Module.symvers' \
 		$(wildcard $(KSRC)) $(BUILD)/src/
 	@$(MAKE) -s -C $(KBUILD_DIR) M=$(CURDIR)/$(BUILD)/src modules
@@ -48,9 +48,10 @@ ifndef KDIR
 endif
 
 userspace:
+	@$(MAKE) -s -C tests/selftests O=$(CURDIR)/build/bin
 	@if [ -f userspace/Makefile ]; then $(MAKE) -s -C userspace O=$(CURDIR)/build/bin; fi
 
-check: deps
+check: deps userspace
 	@tests/check $(KERNELS)
 
 demo: deps

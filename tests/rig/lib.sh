@@ -26,3 +26,26 @@ vm() {
 	vm_rc=$?
 	sed 's/^/    /' "$vm_out"
 }
+
+# vm_tap KERNEL [run options] -- CMD...: run a guest that prints TAP
+# ("1..N" plans, "ok N - name" lines) and re-emit its results as this
+# suite's, named "KERNEL: name". Results a plan promised but the guest never
+# printed (it died, or hung) count as failures.
+vm_tap() {
+	local kernel=$1 planned reported
+	vm "$@"
+	while IFS= read -r line; do
+		case "$line" in
+		"ok "*) line=${line#ok }; echo "ok - $kernel: ${line#* - }" ;;
+		"not ok "*) line=${line#not ok }; not_ok "$kernel: ${line#* - }" ;;
+		esac
+	done < <(sed -n -E 's/^    ((not )?ok [0-9]+ - .*)$/\1/p' "$vm_out")
+	planned=$(sed -n -E 's/^    1\.\.([0-9]+)$/\1/p' "$vm_out" | awk '{s += $1} END {print s + 0}')
+	reported=$(grep -c -E '^    (not )?ok [0-9]+ - ' "$vm_out")
+	if [ "$reported" -lt "$planned" ]; then
+		not_ok "$kernel: $((planned - reported)) of $planned planned tests never reported (guest exit $vm_rc)"
+	fi
+	if [ "$vm_rc" = 125 ] || [ "$vm_rc" = 124 ]; then
+		not_ok "$kernel: guest run failed with exit $vm_rc (splat or timeout, see above)"
+	fi
+}
