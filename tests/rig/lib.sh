@@ -19,12 +19,11 @@ check() {
 }
 
 # vm KERNEL [run options] -- CMD...: run in a VM; sets $vm_rc and $vm_out
-# (a file with everything the run printed). Output is shown indented.
+# (a file with everything the run printed). Output is shown live, indented.
 vm() {
 	vm_out=$(mktemp)
-	"$vm_run" --no-build --kernel "$@" >"$vm_out" 2>&1
-	vm_rc=$?
-	sed 's/^/    /' "$vm_out"
+	"$vm_run" --no-build --kernel "$@" 2>&1 | tee "$vm_out" | sed -u 's/^/    /'
+	vm_rc=${PIPESTATUS[0]}
 }
 
 # vm_tap KERNEL [run options] -- CMD...: run a guest that prints TAP
@@ -39,9 +38,9 @@ vm_tap() {
 		"ok "*) line=${line#ok }; echo "ok - $kernel: ${line#* - }" ;;
 		"not ok "*) line=${line#not ok }; not_ok "$kernel: ${line#* - }" ;;
 		esac
-	done < <(sed -n -E 's/^    ((not )?ok [0-9]+ - .*)$/\1/p' "$vm_out")
-	planned=$(sed -n -E 's/^    1\.\.([0-9]+)$/\1/p' "$vm_out" | awk '{s += $1} END {print s + 0}')
-	reported=$(grep -c -E '^    (not )?ok [0-9]+ - ' "$vm_out")
+	done < <(sed -n -E 's/^((not )?ok [0-9]+ - .*)$/\1/p' "$vm_out")
+	planned=$(sed -n -E 's/^1\.\.([0-9]+)$/\1/p' "$vm_out" | awk '{s += $1} END {print s + 0}')
+	reported=$(grep -c -E '^(not )?ok [0-9]+ - ' "$vm_out")
 	if [ "$reported" -lt "$planned" ]; then
 		not_ok "$kernel: $((planned - reported)) of $planned planned tests never reported (guest exit $vm_rc)"
 	fi
