@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * p2p_pgmap_holder - a user of device memory for hot-unplug tests.
+ *
+ *   p2p_pgmap_holder [--dev PATH] [--pages N] [--pin]
+ *
+ * Maps N pages (default 4) of the device, writes them, and with --pin pins
+ * them through the test-only /dev/p2p_test_pin, then prints "ready PID".
+ * From then on it reports, one line each:
+ *   "pollhup"   poll() on the device fd reported the device going away;
+ *   "unpinned"  SIGUSR1 arrived and the pin was dropped;
+ *   "sigbus"    after the hang-up (and the unpin, with --pin), touching the
+ *               revoked mapping raised SIGBUS, as the driver promises.
+ * It exits 0 after "sigbus", 1 when the mapping could still be touched.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+static sigjmp_buf touch_env;
+
+static void on_sigbus(int sig)
+{
+	(void)sig;
+	siglongjmp(touch_env, 1);
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "p2p_pgmap_holder: %s: %s\n", what, strerror(errno));
+	exit(2);
+}
+
+static void say(const char *line)
+{
+	printf("%s\n", line);
+	fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+	const char *dev = "/dev/p2p_pgmap0";
+	long page = sysconf(_SC_PAGESIZE), pages = 4;
+	int pin = 0, fd, pin_fd = -1, sfd, hup = 0;
+	struct sigaction sa = { .sa_handler = on_sigbus };
+	volatile char *map;
+	sigset_t set;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--dev") && i + 1 < argc)
+			dev = argv[++i];
+		else if (!strcmp(argv[i], "--pages") && i + 1 < argc)
+			pages = atol(argv[++i]);
+		else if (!strcmp(argv[i], "--pin"))
+			pin = 1;
+		else {
+			fprintf(stderr, "usage: %s [--dev PATH] [--pages N] [--pin]\n", argv[0]);
+			return 2;
+		}
+	}
+
+	fd = open(dev, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		die(dev);
+	map = mmap(NULL, pages * page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		die("mmap");
+	for (long i = 0; i < pages; i++)
+		map[i * page] = (char)i;
+	if (pin) {
+		char req[64];
+		int n = snprintf(req, sizeof(req), "%lx %lx", (unsigned long)map,
+				 (unsigned long)(pages * page));
+
+		pin_fd = open("/dev/p2p_test_pin", O_WRONLY | O_CLOEXEC);
+		if (pin_fd < 0)
+			die("/dev/p2p_test_pin");
+		if (write(pin_fd, req, n) != n)
+			die("pin");
+	}
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sfd < 0)
+		die("signalfd");
+	sigaction(SIGBUS, &sa, NULL);
+
+	printf("ready %d\n", getpid());
+	fflush(stdout);
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{ .fd = hup ? -1 : fd, .events = POLLIN },
+			{ .fd = sfd, .events = POLLIN },
+		};
+
+		if (hup && pin_fd < 0)
+			break;
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			die("poll");
+		}
+		if (pfd[0].revents & POLLHUP) {
+			hup = 1;
+			say("pollhup");
+		}
+		if (pfd[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) != sizeof(si))
+				die("signalfd read");
+			if (pin_fd >= 0) {
+				close(pin_fd);
+				pin_fd = -1;
+				say("unpinned");
+			}
+		}
+	}
+
+	if (sigsetjmp(touch_env, 1)) {
+		say("sigbus");
+		return 0;
+	}
+	map[0] = 1;
+	say("the revoked mapping could still be written");
+	return 1;
+}
