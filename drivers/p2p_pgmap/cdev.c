@@ -141,7 +141,7 @@ static void p2p_pgmap_report_holders(struct work_struct *work)
 			dev_warn(&pdm->dev, "  and more processes\n");
 			break;
 		}
-		dev_warn(&pdm->dev, "  mapped by %spid %d (%s), %u mappings\n",
+		dev_warn(&pdm->dev, "  mapped by %spid %d (%s), mappings: %u\n",
 			 holder->forked ? "a child of " : "", holder->tgid,
 			 holder->comm, holder->nr_vmas);
 	}

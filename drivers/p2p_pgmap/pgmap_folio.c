@@ -128,7 +128,7 @@ static unsigned long pgmap_folio_complete_returns(struct pgmap_folio_pool *pool)
 			break;
 	}
 	pool->nr_returning -= done;
-	pool->nr_busy -= done;
+	WRITE_ONCE(pool->nr_busy, pool->nr_busy - done);
 	pending = pool->nr_returning;
 	spin_unlock_irqrestore(&pool->lock, flags);
 
@@ -236,7 +236,7 @@ int pgmap_request_folios(struct pgmap_folio_pool *pool, u64 offset, u64 len,
 		    PGMAP_FOLIO_IDLE_REFS)
 			goto not_free;
 	bitmap_set(pool->busy, first, nr);
-	pool->nr_busy += nr;
+	WRITE_ONCE(pool->nr_busy, pool->nr_busy + nr);
 	spin_unlock_irqrestore(&pool->lock, flags);
 
 	if (nr > 1)
