@@ -2,19 +2,22 @@
 /*
  * p2p_pgmap_holder - a user of device memory for hot-unplug tests.
  *
- *   p2p_pgmap_holder [--dev PATH] [--pages N] [--pin]
+ *   p2p_pgmap_holder [--dev PATH] [--pages N] [--pin | --mr]
  *
- * Maps N pages (default 4) of the device, writes them, and with --pin pins
- * them through the test-only /dev/p2p_test_pin, then prints "ready PID".
+ * Maps N pages (default 4) of the device, writes them, and pins them: with
+ * --pin through the test-only /dev/p2p_test_pin, with --mr by registering
+ * them as an RDMA memory region (first RDMA device; ibv_reg_mr), then prints
+ * "ready PID".
  * From then on it reports, one line each:
  *   "pollhup"   poll() on the device fd reported the device going away;
- *   "unpinned"  SIGUSR1 arrived and the pin was dropped;
+ *   "unpinned"  SIGUSR1 arrived and the pin was dropped (the MR deregistered);
  *   "sigbus"    after the hang-up (and the unpin, with --pin), touching the
  *               revoked mapping raised SIGBUS, as the driver promises.
  * It exits 0 after "sigbus", 1 when the mapping could still be touched.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <infiniband/verbs.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -40,6 +43,30 @@ static void die(const char *what)
 	exit(2);
 }
 
+static struct ibv_context *ib_ctx;
+static struct ibv_pd *ib_pd;
+static struct ibv_mr *ib_mr;
+
+/* Register [addr, addr + len) with the first RDMA device. */
+static void register_mr(void *addr, size_t len)
+{
+	struct ibv_device **list = ibv_get_device_list(NULL);
+
+	if (!list || !list[0]) {
+		errno = ENODEV;
+		die("no RDMA device");
+	}
+	ib_ctx = ibv_open_device(list[0]);
+	ibv_free_device_list(list);
+	ib_pd = ib_ctx ? ibv_alloc_pd(ib_ctx) : NULL;
+	if (!ib_pd)
+		die("RDMA device/PD");
+	ib_mr = ibv_reg_mr(ib_pd, addr, len, IBV_ACCESS_LOCAL_WRITE |
+			   IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ);
+	if (!ib_mr)
+		die("ibv_reg_mr");
+}
+
 static void say(const char *line)
 {
 	printf("%s\n", line);
@@ -50,7 +77,7 @@ int main(int argc, char **argv)
 {
 	const char *dev = "/dev/p2p_pgmap0";
 	long page = sysconf(_SC_PAGESIZE), pages = 4;
-	int pin = 0, fd, pin_fd = -1, sfd, hup = 0;
+	int pin = 0, mr = 0, fd, pin_fd = -1, sfd, hup = 0;
 	struct sigaction sa = { .sa_handler = on_sigbus };
 	volatile char *map;
 	sigset_t set;
@@ -62,8 +89,10 @@ int main(int argc, char **argv)
 			pages = atol(argv[++i]);
 		else if (!strcmp(argv[i], "--pin"))
 			pin = 1;
+		else if (!strcmp(argv[i], "--mr"))
+			mr = 1;
 		else {
-			fprintf(stderr, "usage: %s [--dev PATH] [--pages N] [--pin]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--dev PATH] [--pages N] [--pin | --mr]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -87,6 +116,8 @@ int main(int argc, char **argv)
 		if (write(pin_fd, req, n) != n)
 			die("pin");
 	}
+	if (mr)
+		register_mr((void *)map, pages * page);
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
@@ -104,7 +135,7 @@ int main(int argc, char **argv)
 			{ .fd = sfd, .events = POLLIN },
 		};
 
-		if (hup && pin_fd < 0)
+		if (hup && pin_fd < 0 && !ib_mr)
 			break;
 		if (poll(pfd, 2, -1) < 0) {
 			if (errno == EINTR)
@@ -123,6 +154,12 @@ int main(int argc, char **argv)
 			if (pin_fd >= 0) {
 				close(pin_fd);
 				pin_fd = -1;
+				say("unpinned");
+			}
+			if (ib_mr) {
+				if (ibv_dereg_mr(ib_mr))
+					die("ibv_dereg_mr");
+				ib_mr = NULL;
 				say("unpinned");
 			}
 		}
