@@ -154,9 +154,21 @@ static struct dev_pagemap *p2p_pgmap_map(struct pci_dev *pdev,
 	 * this one (provider, bus offset, pdev->p2pdma) for the DMA-mapping
 	 * path to be right, with our ->page_free() and no genpool.
 	 */
+	struct dev_pagemap *pgmap;
+
 	pdm->via_p2pdma_core = true;
-	return pci_p2pdma_add_pagemap(pdev, pdm->bar, pdm->size,
-				      pdm->bar_offset, &p2p_pgmap_ops, pdm);
+	pgmap = pci_p2pdma_add_pagemap(pdev, pdm->bar, pdm->size,
+				       pdm->bar_offset, &p2p_pgmap_ops, pdm);
+#ifdef PGMAP_P2PDMA_LONGTERM_PIN
+	/*
+	 * Opt in to long-term pins (RDMA MRs, patches/0002): remove tells
+	 * the holders, names them and waits for them on the pgmap counter.
+	 * No page is mapped yet, so GUP cannot see the flag change.
+	 */
+	if (!IS_ERR(pgmap))
+		pgmap->flags |= PGMAP_P2PDMA_LONGTERM_PIN;
+#endif
+	return pgmap;
 #else
 	/*
 	 * Without CONFIG_PCI_P2PDMA the type only selects uncached kernel
