@@ -8,6 +8,7 @@
 #   make check                every test on every kernel of the matrix
 #   make check KERNELS="debian-6.12"   the same on a subset
 #   make demo                 the main job, in a VM (see README)
+#   make bench                benchmarks: JSON and PNG in build/bench/
 #   make lint                 checkpatch --strict, sparse and W=1
 #
 # Objects are built in build/<kernel>/, never in the source tree, so builds
@@ -27,7 +28,7 @@ endif
 
 KSRC := Kbuild drivers include tests/kunit tests/vm/modules
 
-.PHONY: all modules userspace check demo lint deps clean
+.PHONY: all modules userspace check demo bench lint deps clean
 
 all: modules userspace
 
@@ -56,6 +57,9 @@ check: deps userspace
 
 demo: deps
 	@$(VM)/demo
+
+bench: deps
+	@userspace/bench/run
 
 lint: deps
 	@tests/lint

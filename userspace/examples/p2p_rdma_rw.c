@@ -22,8 +22,9 @@
  * BAR (tests/rdma/ checks that).
  *
  * On a kernel with CONFIG_PCI_P2PDMA whose RDMA stack cannot pin P2PDMA
- * pages, ibv_reg_mr() fails with EFAULT or EREMOTEIO; the message then says
- * why and what to do instead of just printing the errno.
+ * pages, ibv_reg_mr() fails with EFAULT or EREMOTEIO (EOPNOTSUPP when the
+ * kernel has our patches but the memory's provider did not opt in); the
+ * message then says why and what to do instead of just printing the errno.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -86,6 +87,11 @@ static void explain_reg_mr_failure(int err)
 			"  does neither yet. Use a kernel with this project's patches/ applied\n"
 			"  (the p2pdma-6.12 test kernel), or a kernel built without CONFIG_PCI_P2PDMA,\n"
 			"  where device memory registers like host memory.\n");
+	else if (err == EOPNOTSUPP)
+		fprintf(stderr,
+			"  This kernel can long-term pin PCI P2PDMA pages for RDMA, but only when\n"
+			"  their provider accepts that unplug waits for the pins\n"
+			"  (PGMAP_P2PDMA_LONGTERM_PIN). Load a p2p_pgmap built for this kernel.\n");
 	else if (err == ENOMEM)
 		fprintf(stderr, "  Raise the locked-memory limit (ulimit -l unlimited).\n");
 }

@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Turn bench JSON lines into tables with ratios, a JSON file and a PNG plot.
+
+  report.py KERNEL BENCH.jsonl OUTDIR
+"""
+import json
+import os
+import subprocess
+import sys
+
+GOAL_REG = 1.1   # registration time, device / host: at most
+GOAL_BW = 0.9    # bandwidth, device / host: at least
+
+
+def main():
+    kernel, path, outdir = sys.argv[1:4]
+    rows = [json.loads(line) for line in open(path) if line.strip()]
+    reg = {(r["memory"], r["mib"]): r for r in rows if r["bench"] == "reg_mr"}
+    bw = {(r["op"], r["memory"], r["bytes"]): r["mbps"] for r in rows if r["bench"] == "bw"}
+    result = {"kernel": kernel, "reg_mr": [], "bw": [], "goals": {
+        "reg_mr_device_over_host_max": GOAL_REG, "bw_device_over_host_min": GOAL_BW}}
+
+    print(f"\n== ibv_reg_mr + ibv_dereg_mr on {kernel} (ms; first = with first touch)")
+    print(f"{'MiB':>5} {'device first':>13} {'host first':>11} {'ratio':>6}"
+          f" {'device again':>13} {'host again':>11} {'ratio':>6}  goal <= {GOAL_REG}")
+    for mib in sorted({m for (_, m) in reg}):
+        d, h = reg.get(("device", mib)), reg.get(("host", mib))
+        if not d or not h:
+            continue
+        r1 = d["first_ms"] / h["first_ms"]
+        r2 = d["median_ms"] / h["median_ms"]
+        met = "met" if r1 <= GOAL_REG else "not met"
+        print(f"{mib:>5} {d['first_ms']:>13.1f} {h['first_ms']:>11.1f} {r1:>6.2f}"
+              f" {d['median_ms']:>13.1f} {h['median_ms']:>11.1f} {r2:>6.2f}  {met}")
+        result["reg_mr"].append({"mib": mib, "device": d, "host": h,
+                                 "ratio_first": round(r1, 3), "ratio_again": round(r2, 3)})
+
+    for op in ("write", "read"):
+        print(f"\n== ib_{op}_bw on {kernel} (MB/s)")
+        print(f"{'bytes':>8} {'device':>9} {'host':>9} {'ratio':>6}  goal >= {GOAL_BW}")
+        for size in sorted({b for (o, _, b) in bw if o == op}):
+            d, h = bw.get((op, "device", size)), bw.get((op, "host", size))
+            if d is None or h is None or not h:
+                continue
+            r = d / h
+            print(f"{size:>8} {d:>9.2f} {h:>9.2f} {r:>6.2f}  {'met' if r >= GOAL_BW else 'not met'}")
+            result["bw"].append({"op": op, "bytes": size, "device_mbps": d,
+                                 "host_mbps": h, "ratio": round(r, 3)})
+
+    json_path = os.path.join(outdir, f"bench-{kernel}.json")
+    with open(json_path, "w") as f:
+        json.dump(result, f, indent=1)
+    png = os.path.join(outdir, f"bench-{kernel}.png")
+    plot(result, kernel, png, outdir)
+    print(f"\nresults: {json_path}\nplot:    {png}")
+
+
+def plot(result, kernel, png, outdir):
+    dat = os.path.join(outdir, f"bench-{kernel}")
+    with open(dat + "-reg.dat", "w") as f:
+        for r in result["reg_mr"]:
+            f.write(f"{r['mib']} {r['device']['first_ms']} {r['host']['first_ms']}"
+                    f" {r['device']['median_ms']} {r['host']['median_ms']}\n")
+    for op in ("write", "read"):
+        with open(f"{dat}-{op}.dat", "w") as f:
+            for r in result["bw"]:
+                if r["op"] == op:
+                    f.write(f"{r['bytes']} {r['device_mbps']} {r['host_mbps']}\n")
+    script = f"""
+set terminal pngcairo size 1400,450 noenhanced
+set output '{png}'
+set multiplot layout 1,3 title 'p2p_pgmap on {kernel}: device memory vs host memory (same VM, same run)'
+set key top left
+set grid
+set title 'ibv_reg_mr + ibv_dereg_mr'
+set xlabel 'MiB'; set ylabel 'ms'
+plot '{dat}-reg.dat' u 1:2 w lp t 'device, first', '' u 1:3 w lp t 'host, first', \\
+     '' u 1:4 w lp t 'device, again', '' u 1:5 w lp t 'host, again'
+set logscale x 2
+set xlabel 'message bytes'; set ylabel 'MB/s'
+set title 'ib\\_write\\_bw'
+plot '{dat}-write.dat' u 1:2 w lp t 'device', '' u 1:3 w lp t 'host'
+set title 'ib\\_read\\_bw'
+plot '{dat}-read.dat' u 1:2 w lp t 'device', '' u 1:3 w lp t 'host'
+unset multiplot
+"""
+    subprocess.run(["gnuplot"], input=script.encode(), check=True)
+
+
+if __name__ == "__main__":
+    main()
