@@ -74,14 +74,19 @@ set multiplot layout 1,3 title 'p2p_pgmap on {kernel}: device memory vs host mem
 set key top left
 set grid
 set title 'ibv_reg_mr + ibv_dereg_mr'
-set xlabel 'MiB'; set ylabel 'ms'
+set xlabel 'MiB'; set ylabel 'ms (log)'
+set logscale y
+set xtics (64, 128, 256)
 plot '{dat}-reg.dat' u 1:2 w lp t 'device, first', '' u 1:3 w lp t 'host, first', \\
      '' u 1:4 w lp t 'device, again', '' u 1:5 w lp t 'host, again'
+unset logscale y
 set logscale x 2
+set xtics ('4K' 4096, '16K' 16384, '64K' 65536, '256K' 262144, '1M' 1048576)
+set yrange [0:*]
 set xlabel 'message bytes'; set ylabel 'MB/s'
-set title 'ib\\_write\\_bw'
+set title 'ib_write_bw'
 plot '{dat}-write.dat' u 1:2 w lp t 'device', '' u 1:3 w lp t 'host'
-set title 'ib\\_read\\_bw'
+set title 'ib_read_bw'
 plot '{dat}-read.dat' u 1:2 w lp t 'device', '' u 1:3 w lp t 'host'
 unset multiplot
 """
