@@ -17,7 +17,6 @@
 #include <linux/mutex.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
-#include <linux/version.h>
 
 struct p2p_test_pins {
 	struct mutex lock;	/* protects pages and nr_pages */
@@ -52,7 +51,7 @@ static unsigned int p2p_test_pin_flags(void)
 {
 	unsigned int flags = FOLL_WRITE;
 
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
+#ifdef HAVE_FOLL_PCI_P2PDMA
 	/* Without it GUP refuses P2PDMA pages on a P2PDMA kernel. */
 	flags |= FOLL_PCI_P2PDMA;
 #endif
