@@ -68,8 +68,9 @@ static int pgmap_folio_test_init(struct kunit *test)
 			       PTR_ERR(kp->res));
 
 	kp->pgmap.type = MEMORY_DEVICE_GENERIC;
+	/* The region may be larger (section aligned): use KP_SIZE of it. */
 	kp->pgmap.range.start = kp->res->start;
-	kp->pgmap.range.end = kp->res->end;
+	kp->pgmap.range.end = kp->res->start + KP_SIZE - 1;
 	kp->pgmap.nr_range = 1;
 	kp->pgmap.ops = &kunit_pgmap_ops;
 	addr = memremap_pages(&kp->pgmap, NUMA_NO_NODE);
@@ -295,7 +296,8 @@ static int kunit_pgmap_unmapper(void *data)
 	struct kunit_pgmap *kp = data;
 
 	memunmap_pages(&kp->pgmap);
-	complete(&kp->unmap_done);
+	/* complete_all(): completion_done() stays true after the wait. */
+	complete_all(&kp->unmap_done);
 	return 0;
 }
 
