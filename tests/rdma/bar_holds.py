@@ -1,0 +1,13 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0
+"""bar_holds.py FILE OFFSET SIZE [SEED]: exit 0 when FILE holds, at OFFSET,
+the SIZE bytes p2p_rdma_rw leaves in device memory by its last RDMA WRITE
+(its fill(): byte i is SEED ^ i*131 ^ i>>9; SEED defaults to 0x3c)."""
+import sys
+
+path, off, size = sys.argv[1], int(sys.argv[2], 0), int(sys.argv[3], 0)
+seed = int(sys.argv[4], 0) if len(sys.argv) > 4 else 0x3c
+want = bytes((seed ^ (i * 131) ^ (i >> 9)) & 0xff for i in range(size))
+with open(path, "rb") as f:
+    f.seek(off)
+    sys.exit(0 if f.read(size) == want else 1)

@@ -1,0 +1,79 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
+#
+# Shell helpers for scripts that run inside the test VM (tests, demo,
+# benchmarks): TAP output, waiting, the p2p_pgmap device, hot-plug, holders
+# of device memory, soft-RoCE and perftest.
+
+guest_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+hotplug=$guest_lib_dir/hotplug
+
+# TAP: plan N, then t_ok/t_fail/t_skip/t_check once per test.
+t_n=0
+t_plan() { echo "1..$1"; }
+t_ok() { t_n=$((t_n + 1)); echo "ok $t_n - $*"; }
+t_fail() { t_n=$((t_n + 1)); echo "not ok $t_n - $*"; }
+t_skip() { t_n=$((t_n + 1)); echo "ok $t_n - $1 # SKIP $2"; }
+# t_check NAME CMD...: one result from a command's (or function's) success.
+t_check() {
+	local name=$1
+	shift
+	if "$@"; then t_ok "$name"; else t_fail "$name"; fi
+}
+
+# wait_for CMD...: retry CMD for up to 10 s (device nodes and sysfs appear
+# a moment after the event that creates them).
+wait_for() {
+	local i
+	for i in $(seq 100); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# The emulated device and the driver's view of it.
+ivshmem_bdf() { lspci -D -n -d 1af4:1110 | awk '{print $1; exit}'; }
+node() { [ -c /dev/p2p_pgmap0 ]; }
+no_node() { [ ! -e /dev/p2p_pgmap0 ]; }
+attr() { cat "/sys/class/p2p_pgmap_cdev/p2p_pgmap0/device/p2p_pgmap/$1"; }
+
+# replug: after an unplug, the device comes back, the driver binds it again
+# and nothing of it is in use.
+replug() {
+	"$hotplug" plug >/dev/null && wait_for node &&
+		[ "$(attr folios_in_use)" = 0 ] && [ "$(attr state)" = live ]
+}
+
+# start_holder ARGS...: a p2p_pgmap_holder in the background, once ready;
+# sets holder_pid and holder_out (its output). holder_said LINE: it said so.
+start_holder() {
+	holder_out=$(mktemp)
+	p2p_pgmap_holder "$@" >"$holder_out" 2>&1 &
+	holder_pid=$!
+	wait_for grep -q '^ready' "$holder_out"
+}
+holder_said() { grep -q "^$1\$" "$holder_out"; }
+
+# setup_rxe: soft-RoCE device rxe0 on the VM's network interface.
+setup_rxe() {
+	modprobe rdma_rxe && rdma link add rxe0 type rxe netdev eth0 &&
+		wait_for ibv_devinfo -d rxe0
+}
+
+# perftest_run CMD...: a perftest server and client (CMD, then CMD plus
+# the server's address) in this guest. The client's output is left in
+# $perftest_out; fails if either side does.
+perftest_out=/tmp/perftest.out
+perftest_run() {
+	local server rc
+	"$@" >/tmp/perftest-server.out 2>&1 &
+	server=$!
+	sleep 1.5
+	"$@" 127.0.0.1 >"$perftest_out" 2>&1
+	rc=$?
+	wait "$server" || rc=1
+	return $rc
+}
+# perftest_bw: the average bandwidth (MB/s) of the last perftest_run.
+perftest_bw() { awk '/^ *[0-9]+ +[0-9]+ / {print $4}' "$perftest_out" | tail -n 1; }
