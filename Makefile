@@ -50,6 +50,7 @@ endif
 
 userspace:
 	@$(MAKE) -s -C tests/selftests O=$(CURDIR)/build/bin
+	@$(MAKE) -s -C tests/rdma O=$(CURDIR)/build/bin
 	@if [ -f userspace/Makefile ]; then $(MAKE) -s -C userspace O=$(CURDIR)/build/bin; fi
 
 check: deps userspace
