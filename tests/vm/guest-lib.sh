@@ -21,16 +21,20 @@ t_check() {
 	if "$@"; then t_ok "$name"; else t_fail "$name"; fi
 }
 
-# wait_for CMD...: retry CMD for up to 10 s (device nodes and sysfs appear
-# a moment after the event that creates them).
-wait_for() {
-	local i
-	for i in $(seq 100); do
+# wait_secs N CMD...: retry CMD every 0.1 s for up to N seconds.
+wait_secs() {
+	local tries=$(($1 * 10))
+	shift
+	while [ "$tries" -gt 0 ]; do
 		"$@" && return 0
 		sleep 0.1
+		tries=$((tries - 1))
 	done
 	return 1
 }
+# wait_for CMD...: up to 10 s (device nodes and sysfs appear a moment after
+# the event that creates them).
+wait_for() { wait_secs 10 "$@"; }
 
 # The emulated device and the driver's view of it.
 ivshmem_bdf() { lspci -D -n -d 1af4:1110 | awk '{print $1; exit}'; }
@@ -54,6 +58,9 @@ start_holder() {
 	wait_for grep -q '^ready' "$holder_out"
 }
 holder_said() { grep -q "^$1\$" "$holder_out"; }
+# holder_named: the driver's report, while remove waits, names the holder
+# (first after 2 s, then every 10 s).
+holder_named() { dmesg | grep -q "mapped by pid $holder_pid (p2p_pgmap_hold"; }
 
 # setup_rxe: soft-RoCE device rxe0 on the VM's network interface.
 setup_rxe() {
