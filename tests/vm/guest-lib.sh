@@ -68,15 +68,35 @@ setup_rxe() {
 		wait_for ibv_devinfo -d rxe0
 }
 
+# tcp_listening PORT: some socket listens on TCP PORT (state 0A in
+# /proc/net/tcp{,6}).
+tcp_listening() {
+	local hex
+	hex=$(printf '%04X' "$1")
+	awk -v p=":$hex" '$2 ~ p"$" && $4 == "0A" {f = 1} END {exit !f}' \
+		/proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
 # perftest_run CMD...: a perftest server and client (CMD, then CMD plus
-# the server's address) in this guest. The client's output is left in
-# $perftest_out; fails if either side does.
+# the server's address) in this guest, on perftest's default port. The
+# client starts once the server listens (a fixed sleep lost that race on a
+# loaded machine). The client's output is left in $perftest_out; fails if
+# either side does.
 perftest_out=/tmp/perftest.out
+perftest_port=18515
+# perftest_ready PID: the server listens, or has already exited.
+perftest_ready() { tcp_listening "$perftest_port" || ! kill -0 "$1" 2>/dev/null; }
 perftest_run() {
 	local server rc
 	"$@" >/tmp/perftest-server.out 2>&1 &
 	server=$!
-	sleep 1.5
+	if ! wait_secs 60 perftest_ready "$server" ||
+	    ! tcp_listening "$perftest_port"; then
+		echo "perftest server never listened on port $perftest_port" \
+			>"$perftest_out"
+		kill "$server" 2>/dev/null
+		wait "$server"
+		return 1
+	fi
 	"$@" 127.0.0.1 >"$perftest_out" 2>&1
 	rc=$?
 	wait "$server" || rc=1
