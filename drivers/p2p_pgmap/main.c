@@ -8,11 +8,14 @@
  *   probe                              release (after remove())
  *   p2p_pgmap_dev_create()          <- p2p_pgmap_teardown(): stop the holder
  *                                      report, destroy the pool (flushing
- *                                      its returns), drop the device
+ *                                      its returns), log the remove times,
+ *                                      drop the device
  *   enable device + request BAR     <- release BAR, disable device
  *   sysfs group                     <- removed; readable while remove waits
+ *   (timestamp)                     <- memunmap_pages() has returned
  *   pgmap                           <- memunmap_pages(): waits for every
  *                                      folio handed out
+ *   (timestamp)                     <- memunmap_pages() starts
  *   pool, /dev node                    remove(): dying, zap every user
  *                                      mapping, wake poll, delete the node
  */
@@ -46,6 +49,9 @@ static void p2p_pgmap_folio_free(struct folio *folio)
 	struct dev_pagemap *pgmap = pgmap_compat_page_pgmap(folio_page(folio, 0));
 	struct p2p_pgmap_dev *pdm = pgmap->owner;
 
+	/* For the remove log: when did the last user let go? */
+	if (READ_ONCE(pdm->dying))
+		WRITE_ONCE(pdm->t_last_free, ktime_get());
 	pgmap_folio_return(pdm->pool, folio);
 }
 
@@ -126,6 +132,50 @@ static void p2p_pgmap_pci_release(void *data)
 	pci_disable_device(pdm->pdev);
 }
 
+static void p2p_pgmap_unmap_starts(void *data)
+{
+	struct p2p_pgmap_dev *pdm = data;
+
+	pdm->t_unmap = ktime_get();
+}
+
+static void p2p_pgmap_unmap_done(void *data)
+{
+	struct p2p_pgmap_dev *pdm = data;
+
+	pdm->t_unmapped = ktime_get();
+}
+
+/*
+ * Say where the time of a remove went: revoking the users, waiting in
+ * memunmap_pages() for the last folio to come back (the pgmap counter),
+ * and the rest of memunmap_pages() (the counter's switch to atomic mode,
+ * an RCU grace period, and the teardown of the struct pages). Tests and
+ * the unplug benchmark read this line.
+ */
+static void p2p_pgmap_log_remove(struct p2p_pgmap_dev *pdm)
+{
+	ktime_t done = ktime_get();
+	ktime_t last = READ_ONCE(pdm->t_last_free);
+	ktime_t users_back = max(pdm->t_unmap, last);
+
+	if (!pdm->t_remove || !pdm->t_unmap || !pdm->t_unmapped)
+		return;
+	if (!last) {
+		pci_info(pdm->pdev, "removed in %lld us: revoke %lld us, wait for users 0 us, unmap %lld us (no folio was in use)\n",
+			 ktime_us_delta(done, pdm->t_remove),
+			 ktime_us_delta(pdm->t_unmap, pdm->t_remove),
+			 ktime_us_delta(pdm->t_unmapped, pdm->t_unmap));
+		return;
+	}
+	pci_info(pdm->pdev, "removed in %lld us: revoke %lld us, wait for users %lld us, unmap %lld us; done %lld us after the last folio was freed\n",
+		 ktime_us_delta(done, pdm->t_remove),
+		 ktime_us_delta(pdm->t_unmap, pdm->t_remove),
+		 ktime_us_delta(users_back, pdm->t_unmap),
+		 ktime_us_delta(pdm->t_unmapped, users_back),
+		 ktime_us_delta(done, last));
+}
+
 /* Runs after memunmap_pages(): every folio is back. */
 static void p2p_pgmap_teardown(void *data)
 {
@@ -142,6 +192,7 @@ static void p2p_pgmap_teardown(void *data)
 	mutex_unlock(&pdm->lock);
 
 	pgmap_folio_pool_destroy(pool);
+	p2p_pgmap_log_remove(pdm);
 	put_device(&pdm->dev);
 }
 
@@ -239,6 +290,9 @@ static int p2p_pgmap_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (err)
 		return err;
 
+	err = devm_add_action_or_reset(&pdev->dev, p2p_pgmap_unmap_done, pdm);
+	if (err)
+		return err;
 	pgmap = p2p_pgmap_map(pdev, pdm);
 	if (IS_ERR(pgmap)) {
 		err = PTR_ERR(pgmap);
@@ -247,6 +301,9 @@ static int p2p_pgmap_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		return err;
 	}
 	pdm->pgmap = pgmap;
+	err = devm_add_action_or_reset(&pdev->dev, p2p_pgmap_unmap_starts, pdm);
+	if (err)
+		return err;
 
 	pdm->pool = pgmap_folio_pool_create(pgmap);
 	if (IS_ERR(pdm->pool)) {
@@ -270,6 +327,7 @@ static void p2p_pgmap_remove(struct pci_dev *pdev)
 {
 	struct p2p_pgmap_dev *pdm = pci_get_drvdata(pdev);
 
+	pdm->t_remove = ktime_get();
 	/* devres then waits in memunmap_pages() for every folio. */
 	p2p_pgmap_cdev_revoke(pdm);
 }

@@ -8,6 +8,7 @@
 
 #include <linux/cdev.h>
 #include <linux/device.h>
+#include <linux/ktime.h>
 #include <linux/list.h>
 #include <linux/memremap.h>
 #include <linux/mutex.h>
@@ -64,6 +65,14 @@ struct p2p_pgmap_holder {
  * @holders_lock: protects @holders
  * @holders: struct p2p_pgmap_holder list
  * @holders_report: while remove waits, logs who holds device memory
+ * @t_remove: when remove() started (0: it has not)
+ * @t_last_free: when the last folio was freed after remove() started
+ *	(0: none was)
+ * @t_unmap: when memunmap_pages() started
+ * @t_unmapped: when memunmap_pages() returned
+ *
+ * The four times (CLOCK_MONOTONIC) go into the line logged once remove is
+ * done, which says where the time went.
  */
 struct p2p_pgmap_dev {
 	struct pci_dev *pdev;
@@ -88,6 +97,11 @@ struct p2p_pgmap_dev {
 	spinlock_t holders_lock;	/* protects holders */
 	struct list_head holders;
 	struct delayed_work holders_report;
+
+	ktime_t t_remove;
+	ktime_t t_last_free;
+	ktime_t t_unmap;
+	ktime_t t_unmapped;
 };
 
 /* cdev.c */
