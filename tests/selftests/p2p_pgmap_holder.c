@@ -2,7 +2,8 @@
 /*
  * p2p_pgmap_holder - a user of device memory for hot-unplug tests.
  *
- *   p2p_pgmap_holder [--dev PATH] [--pages N] [--pin | --mr]
+ *   p2p_pgmap_holder [--dev PATH] [--pages N]
+ *                    [--pin | --mr] [--release-after SECONDS] | --touch
  *
  * Maps N pages (default 4) of the device, writes them, and pins them: with
  * --pin through the test-only /dev/p2p_test_pin, with --mr by registering
@@ -10,10 +11,18 @@
  * "ready PID".
  * From then on it reports, one line each:
  *   "pollhup"   poll() on the device fd reported the device going away;
- *   "unpinned"  SIGUSR1 arrived and the pin was dropped (the MR deregistered);
+ *   "release_ns T"  the pin is being dropped now (CLOCK_MONOTONIC, ns), on
+ *               SIGUSR1 or --release-after SECONDS after the hang-up;
+ *   "unpinned"  the pin was dropped (the MR deregistered);
  *   "sigbus"    after the hang-up (and the unpin, with --pin), touching the
  *               revoked mapping raised SIGBUS, as the driver promises.
  * It exits 0 after "sigbus", 1 when the mapping could still be touched.
+ *
+ * With --touch it instead writes and checks every page in a loop, counting
+ * rounds ("rounds N" on SIGUSR1), until the device goes away under it: then
+ * it must get SIGBUS ("sigbus ROUNDS") and poll() must report the hang-up
+ * ("pollhup"); a page that does not read back what was written ("corrupt")
+ * exits 1.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,11 +31,13 @@
 #include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 static sigjmp_buf touch_env;
@@ -73,11 +84,59 @@ static void say(const char *line)
 	fflush(stdout);
 }
 
+static void say_release(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	printf("release_ns %lld\n", ts.tv_sec * 1000000000LL + ts.tv_nsec);
+	fflush(stdout);
+}
+
+/*
+ * --touch: write and check every page, round after round, until SIGBUS.
+ * The byte written depends on the round and the page, so a page that
+ * silently stopped being device memory (or got another page) shows.
+ */
+static int touch_loop(volatile char *map, long pages, long page, int fd,
+		      int sfd)
+{
+	static volatile unsigned long rounds;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char line[64];
+
+	if (sigsetjmp(touch_env, 1)) {
+		snprintf(line, sizeof(line), "sigbus %lu", rounds);
+		say(line);
+		if (poll(&pfd, 1, 10000) == 1 && (pfd.revents & POLLHUP))
+			say("pollhup");
+		return 0;
+	}
+	for (;; rounds++) {
+		struct signalfd_siginfo si;
+
+		/* Non-blocking: a SIGUSR1 asks how far we got. */
+		if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+			snprintf(line, sizeof(line), "rounds %lu", rounds);
+			say(line);
+		}
+		for (long i = 0; i < pages; i++) {
+			char want = (char)(rounds * 31 + i);
+
+			map[i * page] = want;
+			if (map[i * page] != want) {
+				say("corrupt");
+				return 1;
+			}
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *dev = "/dev/p2p_pgmap0";
-	long page = sysconf(_SC_PAGESIZE), pages = 4;
-	int pin = 0, mr = 0, fd, pin_fd = -1, sfd, hup = 0;
+	long page = sysconf(_SC_PAGESIZE), pages = 4, release_after = -1;
+	int pin = 0, mr = 0, touch = 0, fd, pin_fd = -1, sfd, hup = 0;
 	struct sigaction sa = { .sa_handler = on_sigbus };
 	volatile char *map;
 	sigset_t set;
@@ -91,10 +150,17 @@ int main(int argc, char **argv)
 			pin = 1;
 		else if (!strcmp(argv[i], "--mr"))
 			mr = 1;
-		else {
-			fprintf(stderr, "usage: %s [--dev PATH] [--pages N] [--pin | --mr]\n", argv[0]);
-			return 2;
-		}
+		else if (!strcmp(argv[i], "--touch"))
+			touch = 1;
+		else if (!strcmp(argv[i], "--release-after") && i + 1 < argc)
+			release_after = atol(argv[++i]);
+		else
+			pages = 0;
+	}
+	if (pages <= 0 || (touch && (pin || mr || release_after >= 0))) {
+		fprintf(stderr, "usage: %s [--dev PATH] [--pages N] [--pin | --mr] [--release-after SECONDS] | --touch\n",
+			argv[0]);
+		return 2;
 	}
 
 	fd = open(dev, O_RDWR | O_CLOEXEC);
@@ -122,22 +188,29 @@ int main(int argc, char **argv)
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &set, NULL);
-	sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0)
 		die("signalfd");
 	sigaction(SIGBUS, &sa, NULL);
 
 	printf("ready %d\n", getpid());
 	fflush(stdout);
+	if (touch)
+		return touch_loop(map, pages, page, fd, sfd);
 	for (;;) {
 		struct pollfd pfd[2] = {
 			{ .fd = hup ? -1 : fd, .events = POLLIN },
 			{ .fd = sfd, .events = POLLIN },
 		};
+		int timeout = hup && release_after >= 0 ?
+			      (int)release_after * 1000 : -1;
+		int n;
+		bool release = false;
 
 		if (hup && pin_fd < 0 && !ib_mr)
 			break;
-		if (poll(pfd, 2, -1) < 0) {
+		n = poll(pfd, 2, timeout);
+		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			die("poll");
@@ -149,8 +222,14 @@ int main(int argc, char **argv)
 		if (pfd[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 
-			if (read(sfd, &si, sizeof(si)) != sizeof(si))
-				die("signalfd read");
+			if (read(sfd, &si, sizeof(si)) == sizeof(si))
+				release = true;
+		}
+		if (n == 0)
+			release = true;
+		if (release && (pin_fd >= 0 || ib_mr))
+			say_release();
+		if (release) {
 			if (pin_fd >= 0) {
 				close(pin_fd);
 				pin_fd = -1;

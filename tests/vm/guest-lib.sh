@@ -21,16 +21,17 @@ t_check() {
 	if "$@"; then t_ok "$name"; else t_fail "$name"; fi
 }
 
-# wait_secs N CMD...: retry CMD every 0.1 s for up to N seconds.
+# wait_secs N CMD...: retry CMD every 0.1 s for up to N seconds of wall
+# time (a count of tries would stretch without bound when busy processes
+# starve this shell on a slow guest).
 wait_secs() {
-	local tries=$(($1 * 10))
+	local end=$((SECONDS + $1))
 	shift
-	while [ "$tries" -gt 0 ]; do
+	while :; do
 		"$@" && return 0
+		[ "$SECONDS" -lt "$end" ] || return 1
 		sleep 0.1
-		tries=$((tries - 1))
 	done
-	return 1
 }
 # wait_for CMD...: up to 10 s (device nodes and sysfs appear a moment after
 # the event that creates them).
