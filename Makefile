@@ -8,6 +8,7 @@
 #   make check                every test on every kernel of the matrix
 #   make check KERNELS="debian-6.12"   the same on a subset
 #   make demo                 the main job, in a VM (see README)
+#   make stress               100 unplug cycles under RDMA traffic (debug kernel)
 #   make bench                benchmarks: JSON and PNG in build/bench/
 #   make lint                 checkpatch --strict, sparse and W=1
 #
@@ -28,7 +29,7 @@ endif
 
 KSRC := Kbuild drivers include tests/kunit tests/vm/modules
 
-.PHONY: all modules userspace check demo bench lint deps clean
+.PHONY: all modules userspace check stress demo bench lint deps clean
 
 all: modules userspace
 
@@ -55,6 +56,9 @@ userspace:
 
 check: deps userspace
 	@tests/check $(KERNELS)
+
+stress: deps userspace
+	@tests/unplug/stress
 
 demo: deps
 	@$(VM)/demo
