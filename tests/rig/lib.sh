@@ -46,5 +46,8 @@ vm_tap() {
 	fi
 	if [ "$vm_rc" = 125 ] || [ "$vm_rc" = 124 ]; then
 		not_ok "$kernel: guest run failed with exit $vm_rc (splat or timeout, see above)"
+	elif [ "$vm_rc" != 0 ] && ! grep -q -E '^not ok [0-9]+ - ' "$vm_out"; then
+		# The guest command failed before it could say what failed.
+		not_ok "$kernel: guest command exited $vm_rc without reporting a failure (see above)"
 	fi
 }

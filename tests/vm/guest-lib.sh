@@ -6,7 +6,9 @@
 # of device memory, soft-RoCE and perftest.
 
 guest_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# In the guest, straight to the shell side of tests/vm/hotplug.
 hotplug=$guest_lib_dir/hotplug
+[ "${P2P_VM:-0}" = 1 ] && hotplug=$guest_lib_dir/hotplug-guest.sh
 
 # TAP: plan N, then t_ok/t_fail/t_skip/t_check once per test.
 t_n=0

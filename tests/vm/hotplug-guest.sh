@@ -28,7 +28,13 @@ plug|status) req="{\"op\": \"$op\", \"id\": \"$id\"}" ;;
 esac
 
 exec 3<>"$port" || { echo "hotplug $op: cannot open $port" >&2; exit 1; }
-stty -F "$port" raw -echo || exit 1
+# Raw mode once per boot (it stays set); every program started costs
+# time in a slow guest, so this script starts only this one.
+raw_done=/run/p2p-hotplug-raw
+if [ ! -e "$raw_done" ]; then
+	stty -F "$port" raw -echo || exit 1
+	: >"$raw_done"
+fi
 # Drop anything left over in the input, then ask and read the one answer.
 while IFS= read -r -t 0.05 -u 3 _; do :; done
 printf '%s\n' "$req" >&3
@@ -42,8 +48,9 @@ exec 3<&-
 
 case "$reply" in
 *'"ok": true'*)
-	secs=$(sed -n -E 's/.*"seconds": ([0-9.]+).*/\1/p' <<<"$reply")
-	present=$(sed -n -E 's/.*"present": (true|false).*/\1/p' <<<"$reply")
+	secs="" present=""
+	[[ $reply =~ \"seconds\":\ ([0-9.]+) ]] && secs=${BASH_REMATCH[1]}
+	[[ $reply =~ \"present\":\ (true|false) ]] && present=${BASH_REMATCH[1]}
 	# The same words as the host side prints.
 	if [ -n "$secs" ]; then
 		echo "$op $id: done in $secs s"
@@ -54,7 +61,8 @@ case "$reply" in
 	fi
 	;;
 *)
-	echo "hotplug $op: $(sed -n -E 's/.*"error": "(.*)".*/\1/p' <<<"$reply")" >&2
+	[[ $reply =~ \"error\":\ \"(.*)\" ]] && reply=${BASH_REMATCH[1]}
+	echo "hotplug $op: $reply" >&2
 	exit 1
 	;;
 esac
