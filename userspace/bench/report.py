@@ -11,6 +11,56 @@ import sys
 
 GOAL_REG = 1.1   # registration time, device / host: at most
 GOAL_BW = 0.9    # bandwidth, device / host: at least
+GOAL_UNPLUG = 1.5  # idle remove time, 4 GiB BAR / 64 MiB BAR: at most
+
+
+def median(values):
+    v = sorted(values)
+    n = len(v)
+    return (v[n // 2] + v[(n - 1) // 2]) / 2 if n else None
+
+
+def unplug_report(rows, kernel, result):
+    """Idle remove per BAR size (the driver's own split of the time), and
+    the time from the last folio freed to remove done."""
+    idle = [r for r in rows if r["bench"] == "unplug" and r["case"] == "idle"]
+    rel = [r for r in rows if r["bench"] == "unplug" and r["case"] == "release"]
+    sizes = sorted({r["bar_bytes"] for r in idle})
+    result["unplug"] = []
+    if not sizes:
+        return
+    print(f"\n== hot-unplug of an idle device on {kernel} (ms, median of"
+          f" {max(len([r for r in idle if r['bar_bytes'] == b]) for b in sizes)})")
+    print(f"{'BAR':>6} {'remove':>8} {'revoke':>8} {'wait':>8} {'unmap':>8}"
+          f" {'device_del':>11} {'release->done':>14}")
+    for b in sizes:
+        rs = [r for r in idle if r["bar_bytes"] == b]
+        rr = [r for r in rel if r["bar_bytes"] == b]
+        row = {"bar_mib": b >> 20}
+        for k in ("remove_us", "revoke_us", "wait_us", "unmap_us", "device_del_us"):
+            row[k] = median([r[k] for r in rs])
+        row["after_release_us"] = median([r["after_release_us"] for r in rr])
+        result["unplug"].append(row)
+        after = row["after_release_us"]
+        print(f"{b >> 20:>5}M {row['remove_us'] / 1e3:>8.1f} {row['revoke_us'] / 1e3:>8.1f}"
+              f" {row['wait_us'] / 1e3:>8.1f} {row['unmap_us'] / 1e3:>8.1f}"
+              f" {row['device_del_us'] / 1e3:>11.1f}"
+              f" {after / 1e3 if after is not None else float('nan'):>14.1f}")
+    by = {r["bar_mib"]: r for r in result["unplug"]}
+    if 64 in by and 4096 in by:
+        ratio = by[4096]["remove_us"] / by[64]["remove_us"]
+        unmap = by[4096]["unmap_us"] / by[64]["unmap_us"]
+        wait = (by[4096]["remove_us"] - by[4096]["unmap_us"]) / max(
+            1, by[64]["remove_us"] - by[64]["unmap_us"])
+        result["unplug_ratio_4g_over_64m"] = round(ratio, 3)
+        result["unplug_unmap_ratio_4g_over_64m"] = round(unmap, 3)
+        print(f"remove 4 GiB / 64 MiB: {ratio:.2f}  goal <= {GOAL_UNPLUG}:"
+              f" {'met' if ratio <= GOAL_UNPLUG else 'not met'}")
+        print(f"  of which unmap (the counter's kill, an RCU grace period, the"
+              f" struct page teardown) 4 GiB / 64 MiB: {unmap:.2f};"
+              f" the rest (revoke + wait for users): {wait:.2f}")
+    print("release->done: from the last folio freed (a pin released) to remove"
+          " done; no sleep or polling interval is in that path")
 
 
 def main():
@@ -19,7 +69,8 @@ def main():
     reg = {(r["memory"], r["mib"]): r for r in rows if r["bench"] == "reg_mr"}
     bw = {(r["op"], r["memory"], r["bytes"]): r["mbps"] for r in rows if r["bench"] == "bw"}
     result = {"kernel": kernel, "reg_mr": [], "bw": [], "goals": {
-        "reg_mr_device_over_host_max": GOAL_REG, "bw_device_over_host_min": GOAL_BW}}
+        "reg_mr_device_over_host_max": GOAL_REG, "bw_device_over_host_min": GOAL_BW,
+        "unplug_4g_over_64m_max": GOAL_UNPLUG}}
 
     print(f"\n== ibv_reg_mr + ibv_dereg_mr on {kernel} (ms; first = with first touch)")
     print(f"{'MiB':>5} {'device first':>13} {'host first':>11} {'ratio':>6}"
@@ -48,6 +99,8 @@ def main():
             result["bw"].append({"op": op, "bytes": size, "device_mbps": d,
                                  "host_mbps": h, "ratio": round(r, 3)})
 
+    unplug_report(rows, kernel, result)
+
     json_path = os.path.join(outdir, f"bench-{kernel}.json")
     with open(json_path, "w") as f:
         json.dump(result, f, indent=1)
@@ -62,15 +115,19 @@ def plot(result, kernel, png, outdir):
         for r in result["reg_mr"]:
             f.write(f"{r['mib']} {r['device']['first_ms']} {r['host']['first_ms']}"
                     f" {r['device']['median_ms']} {r['host']['median_ms']}\n")
+    with open(dat + "-unplug.dat", "w") as f:
+        for r in result.get("unplug", []):
+            f.write(f"{r['bar_mib']} {r['remove_us'] / 1e3} {r['unmap_us'] / 1e3}"
+                    f" {(r['after_release_us'] or 0) / 1e3}\n")
     for op in ("write", "read"):
         with open(f"{dat}-{op}.dat", "w") as f:
             for r in result["bw"]:
                 if r["op"] == op:
                     f.write(f"{r['bytes']} {r['device_mbps']} {r['host_mbps']}\n")
     script = f"""
-set terminal pngcairo size 1400,450 noenhanced
+set terminal pngcairo size 1860,450 noenhanced
 set output '{png}'
-set multiplot layout 1,3 title 'p2p_pgmap on {kernel}: device memory vs host memory (same VM, same run)'
+set multiplot layout 1,4 title 'p2p_pgmap on {kernel}: device memory vs host memory (same VM, same run)'
 set key top left
 set grid
 set title 'ibv_reg_mr + ibv_dereg_mr'
@@ -88,6 +145,11 @@ set title 'ib_write_bw'
 plot '{dat}-write.dat' u 1:2 w lp t 'device', '' u 1:3 w lp t 'host'
 set title 'ib_read_bw'
 plot '{dat}-read.dat' u 1:2 w lp t 'device', '' u 1:3 w lp t 'host'
+set title 'hot-unplug (driver remove)'
+set xtics ('64M' 64, '1G' 1024, '4G' 4096)
+set xlabel 'BAR size'; set ylabel 'ms'
+plot '{dat}-unplug.dat' u 1:2 w lp t 'idle: remove', '' u 1:3 w lp t 'idle: unmap part', \\
+     '' u 1:4 w lp t 'last release -> done'
 unset multiplot
 """
     subprocess.run(["gnuplot"], input=script.encode(), check=True)
