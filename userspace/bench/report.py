@@ -147,6 +147,7 @@ set title 'ib_read_bw'
 plot '{dat}-read.dat' u 1:2 w lp t 'device', '' u 1:3 w lp t 'host'
 set title 'hot-unplug (driver remove)'
 set xtics ('64M' 64, '1G' 1024, '4G' 4096)
+set xrange [32:8192]
 set xlabel 'BAR size'; set ylabel 'ms'
 plot '{dat}-unplug.dat' u 1:2 w lp t 'idle: remove', '' u 1:3 w lp t 'idle: unmap part', \\
      '' u 1:4 w lp t 'last release -> done'
