@@ -45,6 +45,15 @@ node() { [ -c /dev/p2p_pgmap0 ]; }
 no_node() { [ ! -e /dev/p2p_pgmap0 ]; }
 attr() { cat "/sys/class/p2p_pgmap_cdev/p2p_pgmap0/device/p2p_pgmap/$1"; }
 
+# removed_line BDF: the driver's account of the last remove of BDF
+# ("removed in T us: revoke R us, wait for users W us, unmap U us...").
+removed_line() { dmesg | grep "p2p_pgmap $1: removed in" | tail -n 1; }
+# removed_after_free_us BDF: from that line, the time from the last folio
+# freed to the end of remove (empty when no folio was in use).
+removed_after_free_us() {
+	removed_line "$1" | sed -n -E 's/.*done ([0-9]+) us after the last folio.*/\1/p'
+}
+
 # replug: after an unplug, the device comes back, the driver binds it again
 # and nothing of it is in use.
 replug() {
