@@ -11,9 +11,8 @@
  * "ready PID".
  * From then on it reports, one line each:
  *   "pollhup"   poll() on the device fd reported the device going away;
- *   "release_ns T"  the pin is being dropped now (CLOCK_MONOTONIC, ns), on
- *               SIGUSR1 or --release-after SECONDS after the hang-up;
- *   "unpinned"  the pin was dropped (the MR deregistered);
+ *   "unpinned"  the pin was dropped (the MR deregistered), on SIGUSR1 or
+ *               --release-after SECONDS after the hang-up;
  *   "sigbus"    after the hang-up (and the unpin, with --pin), touching the
  *               revoked mapping raised SIGBUS, as the driver promises.
  * It exits 0 after "sigbus", 1 when the mapping could still be touched.
@@ -37,7 +36,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
-#include <time.h>
 #include <unistd.h>
 
 static sigjmp_buf touch_env;
@@ -81,15 +79,6 @@ static void register_mr(void *addr, size_t len)
 static void say(const char *line)
 {
 	printf("%s\n", line);
-	fflush(stdout);
-}
-
-static void say_release(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	printf("release_ns %lld\n", ts.tv_sec * 1000000000LL + ts.tv_nsec);
 	fflush(stdout);
 }
 
@@ -227,8 +216,6 @@ int main(int argc, char **argv)
 		}
 		if (n == 0)
 			release = true;
-		if (release && (pin_fd >= 0 || ib_mr))
-			say_release();
 		if (release) {
 			if (pin_fd >= 0) {
 				close(pin_fd);

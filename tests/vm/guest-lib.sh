@@ -54,12 +54,11 @@ removed_after_free_us() {
 	removed_line "$1" | sed -n -E 's/.*done ([0-9]+) us after the last folio.*/\1/p'
 }
 
+# settled: the device is live and nothing of it is in use.
+settled() { [ "$(attr folios_in_use)" = 0 ] && [ "$(attr state)" = live ]; }
 # replug: after an unplug, the device comes back, the driver binds it again
 # and nothing of it is in use.
-replug() {
-	"$hotplug" plug >/dev/null && wait_for node &&
-		[ "$(attr folios_in_use)" = 0 ] && [ "$(attr state)" = live ]
-}
+replug() { "$hotplug" plug >/dev/null && wait_for node && settled; }
 
 # start_holder ARGS...: a p2p_pgmap_holder in the background, once ready;
 # sets holder_pid and holder_out (its output). holder_said LINE: it said so.
