@@ -165,11 +165,69 @@ static void p2p_pgmap_vm_close(struct vm_area_struct *vma)
 }
 
 /*
- * Map the folio at the faulting offset: request it if free (zeroed first,
- * so a new user never sees a previous user's bytes), or share it if another
- * mapper has it. After vm_insert_page() the driver drops its own reference
- * on every path, so the page tables (and any pins taken through them) hold
- * the only ones and no reference can leak when the insert fails.
+ * Zero device memory through the kernel's map of the BAR, which is
+ * uncached: with plain 8-byte stores, the widest a CPU issues there outside
+ * vector registers. String stores gain nothing on uncached memory (the
+ * rep stosb of clear_page() even goes out a byte at a time), and emulators
+ * run them an iteration at a time. WRITE_ONCE() keeps the compiler from
+ * turning the loop back into a memset().
+ */
+static void p2p_pgmap_zero(void *addr, size_t len)
+{
+	u64 *word = addr, *end = addr + len;
+
+	while (word < end) {
+		for (int i = 0; i < 8; i++)
+			WRITE_ONCE(word[i], 0);
+		word += 8;
+	}
+}
+
+/*
+ * Map the faulting folio and the free ones after it, up to the next
+ * P2P_PGMAP_FAULT_BATCH boundary of device memory or the end of the VMA,
+ * with one request and one vm_insert_pages(). Called with pdm->lock held,
+ * so no other request can take them. Each folio is zeroed first, so a new
+ * user never sees a previous user's bytes. Afterwards the driver drops its
+ * own references on every path: the page tables (and any pins taken
+ * through them) hold the only ones, and a folio that could not be inserted
+ * goes straight back to the pool.
+ */
+static vm_fault_t p2p_pgmap_fault_batch(struct p2p_pgmap_dev *pdm,
+					struct vm_fault *vmf, u64 offset)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	u64 batch_end = round_up(offset + 1, P2P_PGMAP_FAULT_BATCH * PAGE_SIZE);
+	u64 vma_end = offset + (vma->vm_end - vmf->address);
+	unsigned long nr, i, not_inserted;
+	u64 len;
+	int err;
+
+	len = min3(batch_end, vma_end, pdm->size) - offset;
+	len = pgmap_folio_free_run(pdm->pool, offset, len);
+	/* Only faults request folios, and they hold pdm->lock. */
+	if (!len || pgmap_request_folios(pdm->pool, offset, len, pdm->fault_folios))
+		return VM_FAULT_SIGBUS;
+
+	/* The folios of a request are contiguous in the kernel's map. */
+	p2p_pgmap_zero(folio_address(pdm->fault_folios[0]), len);
+	nr = len >> PAGE_SHIFT;
+	for (i = 0; i < nr; i++)
+		pdm->fault_pages[i] = folio_page(pdm->fault_folios[i], 0);
+	not_inserted = nr;
+	err = vm_insert_pages(vma, vmf->address, pdm->fault_pages, &not_inserted);
+	pgmap_release_folios(pdm->fault_folios, nr);
+
+	/* The faulting page is the first: mapped unless nothing was. */
+	if (not_inserted < nr || err == -EBUSY)	/* -EBUSY: raced with a fault */
+		return VM_FAULT_NOPAGE;
+	return err == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+}
+
+/*
+ * A folio that is free is mapped with the free ones after it; one that
+ * another mapper has is shared, one page at a time (only the faulting
+ * one: sharing is rare and its neighbours may belong to nobody yet).
  */
 static vm_fault_t p2p_pgmap_fault(struct vm_fault *vmf)
 {
@@ -188,13 +246,8 @@ static vm_fault_t p2p_pgmap_fault(struct vm_fault *vmf)
 
 	switch (pgmap_folio_state(pdm->pool, offset)) {
 	case PGMAP_FOLIO_FREE:
-		/* Only faults request folios, and they hold pdm->lock. */
-		if (pgmap_request_folios(pdm->pool, offset, PAGE_SIZE, &folio)) {
-			ret = VM_FAULT_SIGBUS;
-			goto out;
-		}
-		clear_highpage(folio_page(folio, 0));
-		break;
+		ret = p2p_pgmap_fault_batch(pdm, vmf, offset);
+		goto out;
 	case PGMAP_FOLIO_IN_USE:
 		folio = pgmap_folio_try_get(pdm->pool, offset);
 		if (folio)
@@ -376,6 +429,8 @@ static void p2p_pgmap_dev_release(struct device *dev)
 		iput(pdm->inode);
 	ida_free(&p2p_pgmap_ida, pdm->minor);
 	pci_dev_put(pdm->pdev);
+	kfree(pdm->fault_pages);
+	kfree(pdm->fault_folios);
 	kfree(pdm);
 }
 
@@ -404,6 +459,10 @@ struct p2p_pgmap_dev *p2p_pgmap_dev_create(struct pci_dev *pdev)
 	}
 
 	pdm->pdev = pci_dev_get(pdev);
+	pdm->fault_folios = kcalloc(P2P_PGMAP_FAULT_BATCH,
+				    sizeof(*pdm->fault_folios), GFP_KERNEL);
+	pdm->fault_pages = kcalloc(P2P_PGMAP_FAULT_BATCH,
+				   sizeof(*pdm->fault_pages), GFP_KERNEL);
 	mutex_init(&pdm->lock);
 	init_waitqueue_head(&pdm->poll_wait);
 	spin_lock_init(&pdm->holders_lock);
@@ -418,6 +477,10 @@ struct p2p_pgmap_dev *p2p_pgmap_dev_create(struct pci_dev *pdev)
 	cdev_init(&pdm->cdev, &p2p_pgmap_fops);
 	pdm->cdev.owner = THIS_MODULE;
 
+	if (!pdm->fault_folios || !pdm->fault_pages) {
+		err = -ENOMEM;
+		goto out_put;
+	}
 	err = dev_set_name(&pdm->dev, "p2p_pgmap%d", pdm->minor);
 	if (err)
 		goto out_put;

@@ -74,6 +74,14 @@ struct p2p_pgmap_holder {
  * The four times (CLOCK_MONOTONIC) go into the line logged once remove is
  * done, which says where the time went.
  */
+/*
+ * A fault on a free folio maps it and the free folios after it up to the
+ * next boundary of this many pages of device memory (2 MiB with 4 KiB
+ * pages) or the end of the VMA: the first touch of a large mapping costs
+ * one fault, one request and one page-table walk per batch, not per page.
+ */
+#define P2P_PGMAP_FAULT_BATCH	512
+
 struct p2p_pgmap_dev {
 	struct pci_dev *pdev;
 	struct device dev;
@@ -90,6 +98,8 @@ struct p2p_pgmap_dev {
 	bool via_p2pdma_core;
 
 	struct mutex lock;		/* faults, mmap, dying, pool teardown */
+	struct folio **fault_folios;	/* a fault's batch, under lock */
+	struct page **fault_pages;	/* the same, as vm_insert_pages() takes them */
 	bool dying;
 	bool gone;
 	wait_queue_head_t poll_wait;

@@ -347,6 +347,39 @@ enum pgmap_folio_state pgmap_folio_state(struct pgmap_folio_pool *pool,
 EXPORT_SYMBOL_GPL(pgmap_folio_state);
 
 /**
+ * pgmap_folio_free_run - length of the run of free folios at an offset
+ * @pool: the pool
+ * @offset: byte offset into the pgmap, page aligned
+ * @max_len: look no further than this many bytes
+ *
+ * For callers that request folios in batches (e.g. a fault handler mapping
+ * the free folios after the faulting one at once). Like
+ * pgmap_folio_state(), a snapshot that only the caller's own requests can
+ * shrink.
+ *
+ * Return: the byte length of the run of free folios starting at @offset,
+ * at most @max_len and never past the end of the pool; 0 when the folio at
+ * @offset is not free or @offset is outside the pool.
+ */
+u64 pgmap_folio_free_run(struct pgmap_folio_pool *pool, u64 offset, u64 max_len)
+{
+	unsigned long first = offset >> PAGE_SHIFT;
+	unsigned long end, busy;
+	unsigned long flags;
+
+	if (!PAGE_ALIGNED(offset) || first >= pool->nr_folios)
+		return 0;
+	end = min_t(u64, pool->nr_folios, first + (max_len >> PAGE_SHIFT));
+
+	spin_lock_irqsave(&pool->lock, flags);
+	busy = find_next_bit(pool->busy, end, first);
+	spin_unlock_irqrestore(&pool->lock, flags);
+
+	return (u64)(busy - first) << PAGE_SHIFT;
+}
+EXPORT_SYMBOL_GPL(pgmap_folio_free_run);
+
+/**
  * pgmap_folio_try_get - take a reference on an in-use folio
  * @pool: the pool
  * @offset: byte offset into the pgmap

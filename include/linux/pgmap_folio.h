@@ -45,6 +45,7 @@ void pgmap_folio_return(struct pgmap_folio_pool *pool, struct folio *folio);
 
 enum pgmap_folio_state pgmap_folio_state(struct pgmap_folio_pool *pool,
 					 u64 offset);
+u64 pgmap_folio_free_run(struct pgmap_folio_pool *pool, u64 offset, u64 max_len);
 struct folio *pgmap_folio_try_get(struct pgmap_folio_pool *pool, u64 offset);
 void pgmap_folio_pool_drain(struct pgmap_folio_pool *pool);
 

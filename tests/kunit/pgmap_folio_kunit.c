@@ -205,6 +205,38 @@ static void pgmap_folio_test_out_of_range(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
 }
 
+/* The free run at an offset stops at a busy folio, the limit or the end. */
+static void pgmap_folio_test_free_run(struct kunit *test)
+{
+	struct kunit_pgmap *kp = test->priv;
+	struct folio *folio;
+
+	KUNIT_EXPECT_EQ(test, pgmap_folio_free_run(kp->pool, 0, U64_MAX),
+			(u64)KP_SIZE);
+	KUNIT_EXPECT_EQ(test, pgmap_folio_free_run(kp->pool, PAGE_SIZE,
+						   3 * PAGE_SIZE),
+			(u64)(3 * PAGE_SIZE));
+	KUNIT_ASSERT_EQ(test, pgmap_request_folios(kp->pool, 8 * PAGE_SIZE,
+						   PAGE_SIZE, &folio), 0);
+	KUNIT_EXPECT_EQ(test, pgmap_folio_free_run(kp->pool, 2 * PAGE_SIZE,
+						   U64_MAX),
+			(u64)(6 * PAGE_SIZE));
+	KUNIT_EXPECT_EQ(test, pgmap_folio_free_run(kp->pool, 8 * PAGE_SIZE,
+						   U64_MAX), 0ULL);
+	KUNIT_EXPECT_EQ(test, pgmap_folio_free_run(kp->pool, 9 * PAGE_SIZE,
+						   U64_MAX),
+			(u64)(KP_SIZE - 9 * PAGE_SIZE));
+	/* Outside the pool or unaligned: nothing is free there. */
+	KUNIT_EXPECT_EQ(test, pgmap_folio_free_run(kp->pool, KP_SIZE, U64_MAX),
+			0ULL);
+	KUNIT_EXPECT_EQ(test, pgmap_folio_free_run(kp->pool, 1, U64_MAX), 0ULL);
+
+	pgmap_release_folios(&folio, 1);
+	pgmap_folio_pool_drain(kp->pool);
+	KUNIT_EXPECT_EQ(test, pgmap_folio_free_run(kp->pool, 0, U64_MAX),
+			(u64)KP_SIZE);
+}
+
 /* Every folio can be handed out, none more, and all come back for reuse. */
 static void pgmap_folio_test_exhaustion_and_reuse(struct kunit *test)
 {
@@ -347,6 +379,7 @@ static struct kunit_case pgmap_folio_test_cases[] = {
 	KUNIT_CASE(pgmap_folio_test_release_accounting),
 	KUNIT_CASE(pgmap_folio_test_double_request),
 	KUNIT_CASE(pgmap_folio_test_out_of_range),
+	KUNIT_CASE(pgmap_folio_test_free_run),
 	KUNIT_CASE(pgmap_folio_test_exhaustion_and_reuse),
 	KUNIT_CASE(pgmap_folio_test_try_get_shares),
 	KUNIT_CASE(pgmap_folio_test_return_waits_for_core),
