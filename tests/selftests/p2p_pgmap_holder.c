@@ -11,6 +11,10 @@
  * "ready PID".
  * From then on it reports, one line each:
  *   "pollhup"   poll() on the device fd reported the device going away;
+ *   "state S"   just before it drops the pin: the device's state then
+ *               (live, dying, gone; from the info ioctl), so a test can
+ *               tell that remove was still waiting when the pin went,
+ *               however late the test itself gets to look;
  *   "unpinned"  the pin was dropped (the MR deregistered), on SIGUSR1 or
  *               --release-after SECONDS after the hang-up;
  *   "sigbus"    after the hang-up (and the unpin, with --pin), touching the
@@ -34,6 +38,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/p2p_pgmap.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -79,6 +85,22 @@ static void register_mr(void *addr, size_t len)
 static void say(const char *line)
 {
 	printf("%s\n", line);
+	fflush(stdout);
+}
+
+/* "state S": the device's state as the info ioctl reports it now. */
+static void say_state(int fd)
+{
+	static const char * const names[] = {
+		[P2P_PGMAP_STATE_LIVE] = "live",
+		[P2P_PGMAP_STATE_DYING] = "dying",
+		[P2P_PGMAP_STATE_GONE] = "gone",
+	};
+	struct p2p_pgmap_info info = { 0 };
+
+	if (ioctl(fd, P2P_PGMAP_IOC_INFO, &info))
+		die("P2P_PGMAP_IOC_INFO");
+	printf("state %s\n", info.state < 3 ? names[info.state] : "unknown");
 	fflush(stdout);
 }
 
@@ -216,6 +238,8 @@ int main(int argc, char **argv)
 		}
 		if (n == 0)
 			release = true;
+		if (release && (pin_fd >= 0 || ib_mr))
+			say_state(fd);
 		if (release) {
 			if (pin_fd >= 0) {
 				close(pin_fd);
