@@ -97,7 +97,8 @@ def p2p_report(rows, result):
         row = {"mib": b >> 20, "ratio_p2p_pgmap_over_p2pmem": round(ratio, 3)}
         for m in P2P_MEMS:
             if t[m]:
-                row[m] = {k: t[m][k] for k in ("seconds", "munmap_seconds", "ns_per_page", "loops")}
+                row[m] = {k: t[m][k] for k in ("seconds", "munmap_seconds", "ns_per_page",
+                                              "loops", "cold_seconds") if k in t[m]}
         result["p2p_touch"].append(row)
 
         def col(m, k, scale, width):
@@ -110,7 +111,12 @@ def p2p_report(rows, result):
               f" {col('host', 'munmap_seconds', 1e3, 7)}")
     if result["p2p_touch"]:
         print("ratio: mmap + first touch time, p2p_pgmap / p2pmem (p2pmem's mmap allocates"
-              " from its pool; host: shared anonymous memory)")
+              " from its pool; host: shared anonymous memory), after one cold round each")
+        for r in result["p2p_touch"]:
+            cold = {m: r[m].get("cold_seconds") for m in P2P_MEMS if m in r}
+            if all(v is not None for v in cold.values()):
+                print(f"  cold round, {r['mib']} MiB (ms): " + ", ".join(
+                    f"{m} {v * 1e3:.1f}" for m, v in cold.items()))
     if dio:
         any_row = next(iter(dio.values()))
         tool = any_row.get("tool", "?")
@@ -267,6 +273,8 @@ set xrange [*:*]; set yrange [0:*]
 set xtics auto
 set title 'O_DIRECT NVMe, 128 KiB blocks ({p2p_kernel})'
 set xlabel ''; set ylabel 'MB/s'
+set key top left horizontal
+set offsets 0, 0, graph 0.2, 0
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.7 border -1
