@@ -41,6 +41,14 @@ struct p2p_pgmap_holder {
 	unsigned int nr_vmas;
 };
 
+/*
+ * A fault on a free folio maps it and the free folios after it up to the
+ * next boundary of this many pages of device memory (2 MiB with 4 KiB
+ * pages) or the end of the VMA: the first touch of a large mapping costs
+ * one fault, one request and one page-table walk per batch, not per page.
+ */
+#define P2P_PGMAP_FAULT_BATCH	512
+
 /**
  * struct p2p_pgmap_dev - one bound PCI device
  * @pdev: the PCI device
@@ -74,14 +82,6 @@ struct p2p_pgmap_holder {
  * The four times (CLOCK_MONOTONIC) go into the line logged once remove is
  * done, which says where the time went.
  */
-/*
- * A fault on a free folio maps it and the free folios after it up to the
- * next boundary of this many pages of device memory (2 MiB with 4 KiB
- * pages) or the end of the VMA: the first touch of a large mapping costs
- * one fault, one request and one page-table walk per batch, not per page.
- */
-#define P2P_PGMAP_FAULT_BATCH	512
-
 struct p2p_pgmap_dev {
 	struct pci_dev *pdev;
 	struct device dev;
