@@ -23,8 +23,10 @@ check() {
 # Two failures of the emulator, not of the kernel under test, make the guest
 # run once more, reported as a TAP comment; the second attempt counts like
 # any other run:
-#  - QEMU 7.2 aborting on one of its own assertions (it does, rarely, in
-#    msix_table_mmio_read() around a PCIe re-plug under load);
+#  - QEMU 7.2 aborting on one of its own assertions (msix_table_mmio_read()
+#    around a PCIe re-plug: a race between memory-map changes and MMIO on
+#    another vCPU; tests/vm/run avoids it for the Debian kernels' guests,
+#    the debug kernel's keep a thread per vCPU and the small risk);
 #  - a boot that stalls before the command starts (tests/vm/run says
 #    "boot stalled"; an emulated vCPU has been seen waiting minutes for an
 #    interrupt that got lost).
