@@ -36,16 +36,23 @@ nap() {
 	fi
 	read -r -t "$1" -u "$nap_fd" _ || :
 }
-# wait_secs N CMD...: retry CMD every 0.1 s for up to N seconds of wall
-# time (a count of tries would stretch without bound when busy processes
-# starve this shell on a slow guest).
+# wait_secs N CMD...: retry CMD for up to N seconds of wall time (a count
+# of tries would stretch without bound when busy processes starve this
+# shell on a slow guest). Between tries it naps 0.1 s, or as long as the
+# try took when that was longer: a check that starts programs costs a
+# guest under emulation far more than 0.1 s, and checking back to back
+# would take the vCPUs from the very work it waits for.
 wait_secs() {
-	local end=$((SECONDS + $1))
+	local end=$((${EPOCHREALTIME/./} + $1 * 1000000)) t0 us
 	shift
 	while :; do
+		t0=${EPOCHREALTIME/./}
 		"$@" && return 0
-		[ "$SECONDS" -lt "$end" ] || return 1
-		nap 0.1
+		[ "${EPOCHREALTIME/./}" -lt "$end" ] || return 1
+		us=$((${EPOCHREALTIME/./} - t0))
+		[ "$us" -ge 100000 ] || us=100000
+		printf -v us '%d.%06d' $((us / 1000000)) $((us % 1000000))
+		nap "$us"
 	done
 }
 # wait_for CMD...: up to 10 s (device nodes and sysfs appear a moment after
