@@ -50,8 +50,7 @@ vm() {
 		    why=$(grep -m 1 -E '^\[vm [^]]*\] boot stalled: ' "$vm_out"); then
 			why=${why#*] }
 		elif grep -q -E '^\[vm [^]]*\] the guest died while booting' "$vm_out" &&
-		    grep -q -E '\] Oops: int3: ' "$vm_out" &&
-		    ! grep -q -E '^p2p-vm: .* up in ' "$vm_out"; then
+		    grep -q -E '\] Oops: int3: ' "$vm_out"; then
 			why="the kernel died while booting on a stale int3 of its own code patching (the emulator's)"
 		else
 			break
