@@ -63,19 +63,47 @@ wait_for() { wait_secs 10 "$@"; }
 ivshmem_bdf() { lspci -D -n -d 1af4:1110 | awk '{print $1; exit}'; }
 node() { [ -c /dev/p2p_pgmap0 ]; }
 no_node() { [ ! -e /dev/p2p_pgmap0 ]; }
-attr() { cat "/sys/class/p2p_pgmap_cdev/p2p_pgmap0/device/p2p_pgmap/$1"; }
+# Checks below that run in polling loops read files with bash's own read
+# and search with its own pattern matching: on the debug kernel under
+# emulation each program start costs about a third of a second, and a
+# "dmesg | grep | tail" three of them.
+attr_dir=/sys/class/p2p_pgmap_cdev/p2p_pgmap0/device/p2p_pgmap
+attr() { local v; read -r v <"$attr_dir/$1" && echo "$v"; }
 
+# klog: the kernel log, one line per element of the array klog (one
+# program start). Through a file, not a pipe: from a pipe, mapfile reads a
+# byte per system call, which took seconds for the debug kernel's log.
+# klog_last TEXT: the last line that holds TEXT, in klog_line (empty, and
+# false, when there is none).
+klog() { dmesg >/tmp/p2p-klog && mapfile -t klog </tmp/p2p-klog; }
+klog_last() {
+	local i
+	klog
+	for ((i = ${#klog[@]} - 1; i >= 0; i--)); do
+		[[ ${klog[i]} == *"$1"* ]] && { klog_line=${klog[i]}; return 0; }
+	done
+	klog_line=""
+	return 1
+}
 # removed_line BDF: the driver's account of the last remove of BDF
 # ("removed in T us: revoke R us, wait for users W us, unmap U us...").
-removed_line() { dmesg | grep "p2p_pgmap $1: removed in" | tail -n 1; }
+removed_line() { klog_last "p2p_pgmap $1: removed in"; echo "$klog_line"; }
 # removed_after_free_us BDF: from that line, the time from the last folio
 # freed to the end of remove (empty when no folio was in use).
 removed_after_free_us() {
-	removed_line "$1" | sed -n -E 's/.*done ([0-9]+) us after the last folio.*/\1/p'
+	klog_last "p2p_pgmap $1: removed in" &&
+		[[ $klog_line =~ done\ ([0-9]+)\ us\ after\ the\ last\ folio ]] &&
+		echo "${BASH_REMATCH[1]}"
 }
 
+# none_in_use: no folio of the device is in use.
+none_in_use() { local n; read -r n <"$attr_dir/folios_in_use" && [ "$n" = 0 ]; }
 # settled: the device is live and nothing of it is in use.
-settled() { [ "$(attr folios_in_use)" = 0 ] && [ "$(attr state)" = live ]; }
+settled() {
+	local n s
+	read -r n <"$attr_dir/folios_in_use" && read -r s <"$attr_dir/state" &&
+		[ "$n" = 0 ] && [ "$s" = live ]
+}
 # replug: after an unplug, the device comes back, the driver binds it again
 # and nothing of it is in use.
 replug() { "$hotplug" plug >/dev/null && wait_for node && settled; }
@@ -86,12 +114,21 @@ start_holder() {
 	holder_out=$(mktemp)
 	p2p_pgmap_holder "$@" >"$holder_out" 2>&1 &
 	holder_pid=$!
-	wait_for grep -q '^ready' "$holder_out"
+	wait_for has_line "$holder_out" 'ready*'
 }
-holder_said() { grep -q "^$1\$" "$holder_out"; }
+# has_line FILE GLOB: some line of FILE matches GLOB as a whole.
+has_line() {
+	local l
+	while IFS= read -r l; do
+		# shellcheck disable=SC2053 # $2 is a pattern on purpose
+		[[ $l == $2 ]] && return 0
+	done <"$1"
+	return 1
+}
+holder_said() { has_line "$holder_out" "$1"; }
 # holder_named: the driver's report, while remove waits, names the holder
 # (first after 2 s, then every 10 s).
-holder_named() { dmesg | grep -q "mapped by pid $holder_pid (p2p_pgmap_hold"; }
+holder_named() { klog_last "mapped by pid $holder_pid (p2p_pgmap_hold"; }
 
 # setup_rxe: soft-RoCE device rxe0 on the VM's network interface.
 setup_rxe() {
@@ -101,14 +138,17 @@ setup_rxe() {
 
 # tcp_listening PORT: some socket listens on TCP PORT (state 0A in
 # /proc/net/tcp, or tcp6 where the kernel has IPv6: the debug kernel
-# does not, and awk gives up on a missing file).
+# does not).
 tcp_listening() {
-	local hex f files=()
+	local hex f _sl local_addr _rem state _rest
 	printf -v hex '%04X' "$1"
 	for f in /proc/net/tcp /proc/net/tcp6; do
-		[ -r "$f" ] && files+=("$f")
+		[ -r "$f" ] || continue
+		while read -r _sl local_addr _rem state _rest; do
+			[[ $local_addr == *":$hex" && $state == 0A ]] && return 0
+		done <"$f"
 	done
-	awk -v p=":$hex" '$2 ~ p"$" && $4 == "0A" {f = 1} END {exit !f}' "${files[@]}"
+	return 1
 }
 # perftest_run CMD...: a perftest server and client (CMD, then CMD plus
 # the server's address) in this guest, on perftest's default port. The
