@@ -85,24 +85,26 @@ klog_last() {
 	klog_line=""
 	return 1
 }
-# removed_line BDF: the driver's account of the last remove of BDF
-# ("removed in T us: revoke R us, wait for users W us, unmap U us...").
-removed_line() { klog_last "p2p_pgmap $1: removed in"; echo "$klog_line"; }
+# last_removed BDF: the driver's account of the last remove of BDF
+# ("removed in T us: revoke R us, wait for users W us, unmap U us..."),
+# in klog_line; removed_line BDF prints it.
+last_removed() { klog_last "p2p_pgmap $1: removed in"; }
+removed_line() { last_removed "$1"; echo "$klog_line"; }
 # removed_after_free_us BDF: from that line, the time from the last folio
 # freed to the end of remove (empty when no folio was in use).
 removed_after_free_us() {
-	klog_last "p2p_pgmap $1: removed in" &&
+	last_removed "$1" &&
 		[[ $klog_line =~ done\ ([0-9]+)\ us\ after\ the\ last\ folio ]] &&
 		echo "${BASH_REMATCH[1]}"
 }
 
-# none_in_use: no folio of the device is in use.
-none_in_use() { local n; read -r n <"$attr_dir/folios_in_use" && [ "$n" = 0 ]; }
-# settled: the device is live and nothing of it is in use.
+# none_in_use [DIR]: no folio of the device is in use; settled [DIR]: and
+# it is live. DIR is the device's p2p_pgmap sysfs folder (default: that of
+# p2p_pgmap0).
+none_in_use() { local n; read -r n <"${1:-$attr_dir}/folios_in_use" && [ "$n" = 0 ]; }
 settled() {
-	local n s
-	read -r n <"$attr_dir/folios_in_use" && read -r s <"$attr_dir/state" &&
-		[ "$n" = 0 ] && [ "$s" = live ]
+	local s
+	none_in_use "${1:-$attr_dir}" && read -r s <"${1:-$attr_dir}/state" && [ "$s" = live ]
 }
 # replug: after an unplug, the device comes back, the driver binds it again
 # and nothing of it is in use.
