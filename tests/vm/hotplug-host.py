@@ -182,21 +182,37 @@ class Host:
         raise RuntimeError(f"unknown request '{op}'")
 
     def serve(self):
-        """Answer the guest's requests, one JSON line each, until QEMU ends."""
+        """Answer the guest's requests, one JSON line each, until QEMU ends.
+
+        Each answer carries the request's "tag" back: the guest skips
+        answers that are not its own (one meant for a requester that was
+        killed while it waited). Each request is logged, with when it came
+        in and how long it took, on standard error: the runner shows it
+        among the guest's output.
+        """
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.connect(os.path.join(self.rundir, "ctl.sock"))
         f = sock.makefile("rwb")
+        t0 = time.monotonic()
         for line in f:
             line = line.strip()
             if not line.startswith(b"{"):
                 continue
+            came = time.monotonic()
+            tag = None
             try:
-                reply = {"ok": True, **self.handle(json.loads(line))}
+                req = json.loads(line)
+                tag = req.get("tag")
+                reply = {"ok": True, **self.handle(req)}
             except Exception as err:  # reported to the guest, not fatal
                 reply = {"ok": False, "error": str(err)}
-            print(f"hotplug: {line.decode()} -> {reply}", flush=True)
+            if tag is not None:
+                reply["tag"] = tag
             f.write(json.dumps(reply).encode() + b"\n")
             f.flush()
+            print(f"hotplug: at {came - t0:.1f} s, {line.decode()}: "
+                  f"answered after {time.monotonic() - came:.3f} s: "
+                  f"{json.dumps(reply)}", file=sys.stderr, flush=True)
 
 
 def main():
