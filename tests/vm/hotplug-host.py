@@ -191,7 +191,12 @@ class Host:
         among the guest's output.
         """
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.connect(os.path.join(self.rundir, "ctl.sock"))
+        path = os.path.join(self.rundir, "ctl.sock")
+        try:
+            sock.connect(path)
+        except OSError as err:
+            raise RuntimeError(f"cannot reach the VM's control port {path}"
+                               f" ({err.strerror}): has QEMU ended?") from err
         f = sock.makefile("rwb")
         t0 = time.monotonic()
         for line in f:
