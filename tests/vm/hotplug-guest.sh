@@ -23,12 +23,18 @@ op=${1:-}
 id=ivs0 wait=true timeout=600
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--id) id=$2; shift 2 ;;
+	--id|--timeout)
+		[ $# -ge 2 ] || { echo "hotplug $op: $1 needs a value" >&2; exit 2; }
+		[ "$1" = --id ] && id=$2 || timeout=$2
+		shift 2 ;;
 	--no-wait) wait=false; shift ;;
-	--timeout) timeout=$2; shift 2 ;;
 	*) echo "hotplug $op: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done
+[[ $id =~ ^[A-Za-z0-9_.-]+$ ]] ||
+	{ echo "hotplug $op: '$id' is not a device id (letters, digits, '_', '.', '-')" >&2; exit 2; }
+[[ $timeout =~ ^[0-9]+(\.[0-9]+)?$ ]] ||
+	{ echo "hotplug $op: --timeout takes seconds, not '$timeout'" >&2; exit 2; }
 # The tag: this process and the time, unique in this guest.
 tag="$$-${EPOCHREALTIME/./}"
 case "$op" in
@@ -41,22 +47,44 @@ plug|status)
 *) echo "usage: hotplug unplug|plug|status [--id ID] (see tests/vm/hotplug --help)" >&2; exit 2 ;;
 esac
 
-# Take the port: /run/p2p-hotplug.owner names the process that has it; it
-# is free when that process is gone. Only bash builtins here: every program
-# started costs time in a slow guest.
-owner_file=/run/p2p-hotplug.owner
+# Take the port in turn. Each request takes the lowest free ticket, a file
+# /run/p2p-hotplug.ticket.N made with O_EXCL (noclobber), so no two get
+# the same one, holding its process ID; "done" replaces the ID when the
+# request ends. A request goes when every ticket below its own is done or
+# held by a process that is gone. Walking down from its own, a done ticket
+# ends the walk: its request went only once all below it were. A ticket
+# still empty is being taken: its taker has the file but has not written
+# to it yet. Bash builtins only: every program started costs time in a
+# slow guest.
+tickets=/run/p2p-hotplug.ticket
+set -C
+n=0
+until { echo $$ >"$tickets.$n"; } 2>/dev/null; do
+	[ -e "$tickets.$n" ] || { echo "hotplug $op: cannot write $tickets.$n" >&2; exit 1; }
+	n=$((n + 1))
+done
+set +C
+ticket=$tickets.$n
+trap 'echo "done" >|"$ticket"' EXIT
+# turn: true when no ticket below ours is held by a live process (the
+# last one seen is left in busy_with).
+busy_with=""
+turn() {
+	local m holder
+	for ((m = n - 1; m >= 0; m--)); do
+		holder=""
+		read -r holder <"$tickets.$m" 2>/dev/null
+		[ "$holder" = "done" ] && return 0
+		[ -z "$holder" ] || kill -0 "$holder" 2>/dev/null || continue
+		busy_with="process ${holder:-taking ticket $m}"
+		return 1
+	done
+	return 0
+}
 waited=0
-while :; do
-	owner=""
-	[ -e "$owner_file" ] && read -r owner <"$owner_file"
-	if [ -z "$owner" ] || [ "$owner" = $$ ] || ! kill -0 "$owner" 2>/dev/null; then
-		echo $$ >"$owner_file"
-		# Two takers at once: the last writer wins, the other waits.
-		read -r owner <"$owner_file"
-		[ "$owner" = $$ ] && break
-	fi
+until turn; do
 	if [ "$waited" -ge $((answer_within * 10)) ]; then
-		echo "hotplug $op: the control port is still busy with process $owner's request after $answer_within s" >&2
+		echo "hotplug $op: the control port is still busy after $answer_within s (with $busy_with)" >&2
 		exit 1
 	fi
 	# Nap 0.1 s: a read with a timeout from a pipe nobody writes to.
@@ -109,7 +137,9 @@ case "$reply" in
 	fi
 	;;
 *)
-	[[ $reply =~ \"error\":\ \"(.*)\" ]] && reply=${BASH_REMATCH[1]}
+	# The JSON string after "error": up to its closing quote.
+	error_re='"error": "((\\.|[^"\\])*)"'
+	[[ $reply =~ $error_re ]] && reply=${BASH_REMATCH[1]}
 	echo "hotplug $op: $reply" >&2
 	exit 1
 	;;

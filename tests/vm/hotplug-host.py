@@ -178,6 +178,8 @@ class Host:
         if op == "plug":
             return self.plug(dev)
         if op == "status":
+            if dev not in self.devices:
+                raise RuntimeError(f"unknown device '{dev}'")
             return {"present": self.present(dev)}
         raise RuntimeError(f"unknown request '{op}'")
 
