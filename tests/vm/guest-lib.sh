@@ -163,9 +163,9 @@ tcp_listening() {
 # busy-waiting 200 times against gettimeofday(), and gives up ("Correlation
 # coefficient r^2: ... < 0.9", "Can't produce a report") when the samples
 # disagree. That happens when the host deschedules the emulated vCPU during
-# those 0.2 s (seen on the debug kernel with one vCPU, the other core busy
-# with a second guest), after the transfers have completed. Any other
-# failure, or the same one twice, fails.
+# those 0.2 s (seen once on the debug kernel, its two vCPUs sharing the
+# host's two cores with a second debug guest), after the transfers have
+# completed. Any other failure, or the same one twice, fails.
 perftest_out=/tmp/perftest.out
 perftest_port=18515
 # perftest_ready PID: the server listens, or has already exited.
