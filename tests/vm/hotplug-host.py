@@ -126,8 +126,6 @@ class Host:
         return any(k["name"] == dev for k in kids)
 
     def unplug(self, dev, wait=True, timeout=600):
-        if dev not in self.devices:
-            raise RuntimeError(f"unknown device '{dev}'")
         qmp = self._qmp()
         try:
             start = time.monotonic()
@@ -140,8 +138,6 @@ class Host:
             qmp.close()
 
     def plug(self, dev):
-        if dev not in self.devices:
-            raise RuntimeError(f"unknown device '{dev}'")
         d = self.devices[dev]
         state = self._state()
         old = state[dev]["backend"]
@@ -172,16 +168,16 @@ class Host:
     def handle(self, req):
         op = req.get("op")
         dev = req.get("id", "ivs0")
+        if op not in ("unplug", "plug", "status"):
+            raise RuntimeError(f"unknown request '{op}'")
+        if dev not in self.devices:
+            raise RuntimeError(f"unknown device '{dev}'")
         if op == "unplug":
             return self.unplug(dev, req.get("wait", True),
                                req.get("timeout", 600))
         if op == "plug":
             return self.plug(dev)
-        if op == "status":
-            if dev not in self.devices:
-                raise RuntimeError(f"unknown device '{dev}'")
-            return {"present": self.present(dev)}
-        raise RuntimeError(f"unknown request '{op}'")
+        return {"present": self.present(dev)}
 
     def serve(self):
         """Answer the guest's requests, one JSON line each, until QEMU ends.
