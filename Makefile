@@ -3,7 +3,7 @@
 # p2p_pgmap top-level Makefile.
 #
 #   make                      modules for $(KERNEL) and the userspace tools
-#   make KERNEL=debian-6.1    modules for a kernel of the test matrix
+#   make KERNEL=debian-7.3    modules for a kernel of the test matrix
 #   make KDIR=/path/to/build  modules for any kernel build tree
 #   make check                every test on every kernel of the matrix
 #   make check KERNELS="debian-6.12"   the same on a subset
@@ -15,16 +15,18 @@
 # Objects are built in build/<kernel>/, never in the source tree, so builds
 # for several kernels can coexist.
 
-KERNELS ?= debian-6.1 debian-6.12 p2pdma-6.12
+KERNELS ?= debian-6.1 debian-6.12 debian-7.3 p2pdma-7.3
 KERNEL ?= debian-6.12
 VM := tests/vm
 
+# KMAKE runs make in the kernel's build tree, with the compiler that
+# built the kernel (Debian's 7.x need gcc-14, from a trixie build root).
 ifdef KDIR
   BUILD := build/custom
-  KBUILD_DIR := $(KDIR)
+  KMAKE := $(MAKE) -C $(KDIR)
 else
   BUILD := build/$(KERNEL)
-  KBUILD_DIR = $(shell $(VM)/kernel $(KERNEL))/build
+  KMAKE := $(VM)/kmake $(KERNEL)
 endif
 
 KSRC := Kbuild drivers include tests/kunit tests/vm/modules
@@ -44,7 +46,7 @@ modules: deps
 	@rsync -aR --delete --exclude='*.o' --exclude='*.ko' --exclude='*.cmd' \
 		--exclude='*.mod*' --exclude='modules.order' --exclude='Module.symvers' \
 		$(wildcard $(KSRC)) $(BUILD)/src/
-	@$(MAKE) -s -C $(KBUILD_DIR) M=$(CURDIR)/$(BUILD)/src modules
+	@$(KMAKE) -s M=$(CURDIR)/$(BUILD)/src modules
 ifndef KDIR
 	@$(VM)/stage-modules $(KERNEL) $(BUILD)
 endif

@@ -2,9 +2,10 @@
 /*
  * Every kernel-version difference p2p_pgmap cares about, in one place.
  *
- * Built and tested against 6.1 and 6.12; the 6.15+ branches follow the
- * ZONE_DEVICE refcount rework and the page_free -> folio_free rename and
- * are there so a port starts from the right place, not as a tested claim.
+ * Each branch is exercised by a kernel of the test matrix: 6.1 and 6.12
+ * (Debian's, no P2PDMA core) take the "up to 6.14" branches, 7.3 (Debian's
+ * stock kernel with the P2PDMA core, and the project's debug build carrying
+ * patches/) the others.
  */
 #ifndef _P2P_PGMAP_COMPAT_H
 #define _P2P_PGMAP_COMPAT_H
@@ -19,36 +20,57 @@
 	 KERNEL_VERSION(LINUX_VERSION_MAJOR, LINUX_VERSION_PATCHLEVEL, 0))
 
 /*
- * Reference count of an idle folio of a MEMORY_DEVICE_PCI_P2PDMA or
- * MEMORY_DEVICE_GENERIC pgmap. Up to 6.14 such folios idle at one:
- * free_zone_device_folio() calls ->page_free() with the count at zero and
- * then resets it to one. Since the 6.15 refcount rework they idle at zero
- * and whoever hands one out sets the count to one.
+ * Since the 6.15 ZONE_DEVICE refcount rework, free_zone_device_folio()
+ * treats the pgmap types differently: MEMORY_DEVICE_PCI_P2PDMA folios idle
+ * at zero, whoever hands one out sets the count to one, and the core calls
+ * ->folio_free() and touches the folio no more; MEMORY_DEVICE_GENERIC
+ * folios still idle at one, and the core resets their count without any
+ * callback, so an owner never learns that one came back. Up to 6.14 both
+ * types idle at one and both get ->page_free(), with the count at zero,
+ * before the core resets it to one.
  */
-#if P2P_PGMAP_KERNEL_AT_LEAST(6, 15)
-#define PGMAP_FOLIO_IDLE_REFS	0
-#else
-#define PGMAP_FOLIO_IDLE_REFS	1
-#endif
+#define PGMAP_COMPAT_REFCOUNT_REWORK	P2P_PGMAP_KERNEL_AT_LEAST(6, 15)
 
-/* Give a just-requested idle folio the single reference of its requester. */
-static inline void pgmap_compat_folio_init_ref(struct folio *folio)
+/* Whether the core tells the owner of @pgmap about every freed folio. */
+static inline bool pgmap_compat_has_free_callback(const struct dev_pagemap *pgmap)
 {
-#if PGMAP_FOLIO_IDLE_REFS == 0
-	folio_set_count(folio, 1);
-#endif
+	if (pgmap->type == MEMORY_DEVICE_PCI_P2PDMA)
+		return true;
+	return pgmap->type == MEMORY_DEVICE_GENERIC &&
+	       !PGMAP_COMPAT_REFCOUNT_REWORK;
+}
+
+/* Reference count of an idle folio of @pgmap (P2PDMA or GENERIC). */
+static inline int pgmap_compat_idle_refs(const struct dev_pagemap *pgmap)
+{
+	if (PGMAP_COMPAT_REFCOUNT_REWORK &&
+	    pgmap->type == MEMORY_DEVICE_PCI_P2PDMA)
+		return 0;
+	return 1;
 }
 
 /*
- * True once the core is done with a folio it passed to ->page_free: up to
- * 6.14 that is when free_zone_device_folio() has reset its count to one, the
- * last thing it does to the folio. From 6.15 the count stays at zero and
- * the core no longer touches the folio after the callback, so this is true
- * at once.
+ * Give a just-requested idle folio of @pgmap the single reference of its
+ * requester: an idle-at-one folio already has it.
  */
-static inline bool pgmap_compat_folio_core_done(struct folio *folio)
+static inline void pgmap_compat_folio_init_ref(const struct dev_pagemap *pgmap,
+					       struct folio *folio)
 {
-	return folio_ref_count(folio) == PGMAP_FOLIO_IDLE_REFS;
+	if (!pgmap_compat_idle_refs(pgmap))
+		folio_set_count(folio, 1);
+}
+
+/*
+ * True once the core is done with a folio of @pgmap it passed to the free
+ * callback: up to 6.14 that is when free_zone_device_folio() has reset its
+ * count to one, the last thing it does to the folio. Since 6.15 the count
+ * stays at zero and the core no longer touches a P2PDMA folio after the
+ * callback, so this is true at once.
+ */
+static inline bool pgmap_compat_folio_core_done(const struct dev_pagemap *pgmap,
+						struct folio *folio)
+{
+	return folio_ref_count(folio) == pgmap_compat_idle_refs(pgmap);
 }
 
 static inline struct dev_pagemap *pgmap_compat_page_pgmap(struct page *page)
@@ -61,15 +83,22 @@ static inline struct dev_pagemap *pgmap_compat_page_pgmap(struct page *page)
 }
 
 /*
- * The pgmap free callback: ->page_free(struct page *) up to 6.17,
- * ->folio_free(struct folio *) since. Write the callback for a folio, then
- * PGMAP_COMPAT_DEFINE_FREE(fn); after it and PGMAP_COMPAT_FREE_OP(fn) in the
- * dev_pagemap_ops initialiser.
+ * The pgmap free callback: ->page_free(struct page *) up to 6.18,
+ * ->folio_free(struct folio *) since 6.19. Write the callback for a folio,
+ * then PGMAP_COMPAT_DEFINE_FREE(fn); after it and PGMAP_COMPAT_FREE_OP(fn)
+ * in a dev_pagemap_ops initialiser. PGMAP_COMPAT_FREE_FN(ops) is the
+ * callback of @ops, to call it or test for it.
  */
-#if P2P_PGMAP_KERNEL_AT_LEAST(6, 18)
+#if P2P_PGMAP_KERNEL_AT_LEAST(6, 19)
 #define PGMAP_COMPAT_DEFINE_FREE(fn)					\
 	static_assert(__same_type(&(fn), void (*)(struct folio *)))
 #define PGMAP_COMPAT_FREE_OP(fn)	.folio_free = (fn)
+#define PGMAP_COMPAT_FREE_FN(ops)	((ops)->folio_free)
+static inline void pgmap_compat_call_free(const struct dev_pagemap_ops *ops,
+					  struct folio *folio)
+{
+	ops->folio_free(folio);
+}
 #else
 #define PGMAP_COMPAT_DEFINE_FREE(fn)					\
 	static void fn##_page(struct page *page)			\
@@ -78,6 +107,12 @@ static inline struct dev_pagemap *pgmap_compat_page_pgmap(struct page *page)
 	}								\
 	static_assert(__same_type(&fn##_page, void (*)(struct page *)))
 #define PGMAP_COMPAT_FREE_OP(fn)	.page_free = fn##_page
+#define PGMAP_COMPAT_FREE_FN(ops)	((ops)->page_free)
+static inline void pgmap_compat_call_free(const struct dev_pagemap_ops *ops,
+					  struct folio *folio)
+{
+	ops->page_free(&folio->page);
+}
 #endif
 
 /* vm_flags became read-only with accessors in 6.3. */
@@ -102,20 +137,34 @@ static inline void p2p_compat_vm_flags_clear(struct vm_area_struct *vma,
 }
 
 /*
- * How the P2PDMA memory is registered. On a kernel without CONFIG_PCI_P2PDMA
- * (Debian's) a MEMORY_DEVICE_PCI_P2PDMA pgmap is an ordinary ZONE_DEVICE
- * pgmap to the rest of the kernel and the driver builds its own. With
- * CONFIG_PCI_P2PDMA the core container_of()s every such pgmap into its
- * private struct pci_p2pdma_pagemap, so the pgmap must come from the core:
- * patches/0001 adds pci_p2pdma_add_pagemap() and PCI_P2PDMA_HAS_ADD_PAGEMAP.
- * Without that patch the driver refuses to probe.
+ * How the P2PDMA memory is registered.
+ *
+ * Without CONFIG_PCI_P2PDMA (Debian's 6.x) a MEMORY_DEVICE_PCI_P2PDMA
+ * pgmap is an ordinary ZONE_DEVICE pgmap to the rest of the kernel, and
+ * the driver builds its own (P2P_PGMAP_OWN_PGMAP).
+ *
+ * With CONFIG_PCI_P2PDMA the core container_of()s every such pgmap into
+ * its private struct pci_p2pdma_pagemap, so the pgmap must come from the
+ * core:
+ * - with patches/0001, pci_p2pdma_add_pagemap() builds it with our ops and
+ *   no genalloc pool (P2P_PGMAP_VIA_ADD_PAGEMAP);
+ * - on a stock kernel from 6.19 on (Debian's 7.x, and the distributions'),
+ *   pci_p2pdma_add_resource() builds it; the driver drains the core's pool
+ *   and takes over the pgmap's free callback before any page is handed out
+ *   (P2P_PGMAP_VIA_CORE_RESOURCE, see main.c for why that is safe);
+ * - an older P2PDMA kernel without the patch is refused at probe
+ *   (P2P_PGMAP_P2PDMA_UNSUPPORTED): its free path has not been verified.
  */
-#if IS_ENABLED(CONFIG_PCI_P2PDMA)
+#if !IS_ENABLED(CONFIG_PCI_P2PDMA)
+#define P2P_PGMAP_OWN_PGMAP		1
+#else
 #include <linux/pci-p2pdma.h>
 #ifdef PCI_P2PDMA_HAS_ADD_PAGEMAP
-#define P2P_PGMAP_VIA_P2PDMA_CORE	1
+#define P2P_PGMAP_VIA_ADD_PAGEMAP	1
+#elif P2P_PGMAP_KERNEL_AT_LEAST(6, 19)
+#define P2P_PGMAP_VIA_CORE_RESOURCE	1
 #else
-#define P2P_PGMAP_P2PDMA_CORE_UNPATCHED	1
+#define P2P_PGMAP_P2PDMA_UNSUPPORTED	1
 #endif
 #endif
 

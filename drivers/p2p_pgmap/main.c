@@ -44,22 +44,54 @@ MODULE_PARM_DESC(size, "Bytes to use (default 0: the rest of the BAR)");
 
 #define PCI_DEVICE_ID_IVSHMEM	0x1110
 
+/* How the memory becomes a pgmap on this kernel, for the probe message. */
+#if defined(P2P_PGMAP_VIA_CORE_RESOURCE)
+#define P2P_PGMAP_HOW	"P2PDMA provider, core pagemap with the driver's folio_free"
+#elif defined(P2P_PGMAP_VIA_ADD_PAGEMAP)
+#define P2P_PGMAP_HOW	"P2PDMA provider, pci_p2pdma_add_pagemap"
+#else
+#define P2P_PGMAP_HOW	"driver pgmap"
+#endif
+
+#ifdef P2P_PGMAP_VIA_CORE_RESOURCE
+static void p2p_pgmap_core_pool_give_back(struct p2p_pgmap_dev *pdm);
+#endif
+
+/*
+ * The pgmap's free callback. Its ops live in the p2p_pgmap_dev, so the
+ * callback finds its device from the pgmap alone, whoever built the pgmap.
+ */
 static void p2p_pgmap_folio_free(struct folio *folio)
 {
 	struct dev_pagemap *pgmap = pgmap_compat_page_pgmap(folio_page(folio, 0));
-	struct p2p_pgmap_dev *pdm = pgmap->owner;
+	struct p2p_pgmap_dev *pdm = container_of(pgmap->ops,
+						 struct p2p_pgmap_dev,
+						 pgmap_ops);
 
+#ifdef P2P_PGMAP_VIA_CORE_RESOURCE
+	/* Not one of ours: the core's own allocator handed it out. */
+	u64 offset = (u64)(folio_pfn(folio) - PHYS_PFN(pgmap->range.start)) <<
+		     PAGE_SHIFT;
+
+	if (pgmap_folio_state(pdm->pool, offset) != PGMAP_FOLIO_IN_USE) {
+		pgmap_compat_call_free(pdm->core_ops, folio);
+		return;
+	}
+#endif
 	/* For the remove log: when did the last user let go? */
 	if (READ_ONCE(pdm->dying))
 		WRITE_ONCE(pdm->t_last_free, ktime_get());
 	pgmap_folio_return(pdm->pool, folio);
+#ifdef P2P_PGMAP_VIA_CORE_RESOURCE
+	/* Pairs with the barrier in p2p_pgmap_core_pool_release(). */
+	smp_mb();
+	if (READ_ONCE(pdm->core_pool_release_armed) &&
+	    !pgmap_folios_outstanding(pdm->pool))
+		p2p_pgmap_core_pool_give_back(pdm);
+#endif
 }
 
 PGMAP_COMPAT_DEFINE_FREE(p2p_pgmap_folio_free);
-
-static const struct dev_pagemap_ops p2p_pgmap_ops = {
-	PGMAP_COMPAT_FREE_OP(p2p_pgmap_folio_free),
-};
 
 static int p2p_pgmap_pick_bar(struct pci_dev *pdev)
 {
@@ -196,20 +228,110 @@ static void p2p_pgmap_teardown(void *data)
 	put_device(&pdm->dev);
 }
 
+#ifdef P2P_PGMAP_VIA_CORE_RESOURCE
+/*
+ * A stock P2PDMA kernel (6.19 and later) without pci_p2pdma_add_pagemap():
+ * pci_p2pdma_add_resource() builds the only P2PDMA pgmap the core accepts
+ * (its struct pci_p2pdma_pagemap, provider and bus offset: DMA mapping,
+ * distance checks and GUP's FOLL_PCI_P2PDMA all work for its pages), puts
+ * the memory into the device's genalloc pool and frees pages back into it
+ * from its own ->folio_free(). The driver makes that memory its own:
+ *
+ * 1. One pci_alloc_p2pmem() of the whole range drains the core's pool, so
+ *    neither the p2pmem sysfs "allocate" file nor an in-kernel user can
+ *    take a page from it. The allocation holds one pgmap reference.
+ * 2. The pgmap's ops are replaced by the driver's before any page is handed
+ *    out. That is safe: the core reads pgmap->ops only in
+ *    free_zone_device_folio(), for a folio whose last reference is gone,
+ *    and none of this pgmap's folios has ever had a reference (the pool
+ *    is drained and the driver has not requested any). The core's own ops
+ *    are kept: a folio the driver did not hand out goes back to them.
+ * 3. When remove starts, the allocation of step 1 is given back once every
+ *    folio the driver handed out has been freed by its users (at once when
+ *    none is out, else from the free callback of the last one). Giving it
+ *    back earlier would let the core's allocator hand out pages that our
+ *    users still pin; not giving it back would leave its pgmap reference
+ *    for memunmap_pages() to wait on forever. So remove still waits on the
+ *    pgmap counter alone, and every folio comes back to the driver.
+ *
+ * patches/0001 (pci_p2pdma_add_pagemap()) makes all of this unnecessary:
+ * with it the core builds the pgmap with the caller's ops and no pool.
+ */
+static void p2p_pgmap_core_pool_give_back(struct p2p_pgmap_dev *pdm)
+{
+	void *drained = xchg(&pdm->core_pool_drained, NULL);
+
+	if (drained)
+		pci_free_p2pmem(pdm->pdev, drained, pdm->size);
+}
+
+/* devm action: runs when remove starts, before memunmap_pages(). */
+static void p2p_pgmap_core_pool_release(void *data)
+{
+	struct p2p_pgmap_dev *pdm = data;
+
+	WRITE_ONCE(pdm->core_pool_release_armed, true);
+	/* Pairs with the barrier in p2p_pgmap_folio_free(). */
+	smp_mb();
+	if (!pdm->pool || !pgmap_folios_outstanding(pdm->pool))
+		p2p_pgmap_core_pool_give_back(pdm);
+}
+
 static struct dev_pagemap *p2p_pgmap_map(struct pci_dev *pdev,
 					 struct p2p_pgmap_dev *pdm)
 {
-#ifdef P2P_PGMAP_VIA_P2PDMA_CORE
+	u64 start = pci_resource_start(pdev, pdm->bar) + pdm->bar_offset;
+	struct dev_pagemap *pgmap;
+	int err;
+
+	err = pci_p2pdma_add_resource(pdev, pdm->bar, pdm->size,
+				      pdm->bar_offset);
+	if (err)
+		return ERR_PTR(err);
+
+	pdm->core_pool_drained = pci_alloc_p2pmem(pdev, pdm->size);
+	if (!pdm->core_pool_drained) {
+		pci_err(pdev, "cannot take the P2PDMA core's pool of BAR %d for the driver\n",
+			pdm->bar);
+		return ERR_PTR(-EBUSY);
+	}
+	err = devm_add_action_or_reset(&pdev->dev, p2p_pgmap_core_pool_release,
+				       pdm);
+	if (err)
+		return ERR_PTR(err);
+
+	pgmap = get_dev_pagemap(PHYS_PFN(start));
+	if (!pgmap)
+		return ERR_PTR(-ENXIO);
+	/* The drained allocation keeps it alive; we need no reference. */
+	put_dev_pagemap(pgmap);
+	if (pgmap->type != MEMORY_DEVICE_PCI_P2PDMA ||
+	    pgmap->range.start != start ||
+	    range_len(&pgmap->range) != pdm->size ||
+	    !pgmap->ops || !PGMAP_COMPAT_FREE_FN(pgmap->ops)) {
+		pci_err(pdev, "the P2PDMA core's pgmap of BAR %d is not the one it was asked for\n",
+			pdm->bar);
+		return ERR_PTR(-ENXIO);
+	}
+	pdm->core_ops = pgmap->ops;
+	WRITE_ONCE(pgmap->ops, &pdm->pgmap_ops);
+	pdm->via_p2pdma_core = true;
+	return pgmap;
+}
+#elif defined(P2P_PGMAP_VIA_ADD_PAGEMAP)
+static struct dev_pagemap *p2p_pgmap_map(struct pci_dev *pdev,
+					 struct p2p_pgmap_dev *pdm)
+{
 	/*
 	 * The P2PDMA core container_of()s every P2PDMA pgmap: it must build
 	 * this one (provider, bus offset, pdev->p2pdma) for the DMA-mapping
-	 * path to be right, with our ->page_free() and no genpool.
+	 * path to be right, with our free callback and no genpool.
 	 */
 	struct dev_pagemap *pgmap;
 
 	pdm->via_p2pdma_core = true;
 	pgmap = pci_p2pdma_add_pagemap(pdev, pdm->bar, pdm->size,
-				       pdm->bar_offset, &p2p_pgmap_ops, pdm);
+				       pdm->bar_offset, &pdm->pgmap_ops, pdm);
 #ifdef PGMAP_P2PDMA_LONGTERM_PIN
 	/*
 	 * Opt in to long-term pins (RDMA MRs, patches/0002): remove tells
@@ -220,10 +342,14 @@ static struct dev_pagemap *p2p_pgmap_map(struct pci_dev *pdev,
 		pgmap->flags |= PGMAP_P2PDMA_LONGTERM_PIN;
 #endif
 	return pgmap;
-#else
+}
+#elif defined(P2P_PGMAP_OWN_PGMAP)
+static struct dev_pagemap *p2p_pgmap_map(struct pci_dev *pdev,
+					 struct p2p_pgmap_dev *pdm)
+{
 	/*
 	 * Without CONFIG_PCI_P2PDMA the type only selects uncached kernel
-	 * mapping and idle-at-one refcounting; nothing in the kernel looks
+	 * mapping and the refcount convention; nothing in the kernel looks
 	 * past the struct dev_pagemap.
 	 */
 	struct dev_pagemap *pgmap = &pdm->own_pgmap;
@@ -234,15 +360,15 @@ static struct dev_pagemap *p2p_pgmap_map(struct pci_dev *pdev,
 	pgmap->range.end = pgmap->range.start + pdm->size - 1;
 	pgmap->nr_range = 1;
 	pgmap->type = MEMORY_DEVICE_PCI_P2PDMA;
-	pgmap->ops = &p2p_pgmap_ops;
+	pgmap->ops = &pdm->pgmap_ops;
 	pgmap->owner = pdm;
 
 	addr = devm_memremap_pages(&pdev->dev, pgmap);
 	if (IS_ERR(addr))
 		return ERR_CAST(addr);
 	return pgmap;
-#endif
 }
+#endif
 
 static int p2p_pgmap_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
@@ -250,14 +376,17 @@ static int p2p_pgmap_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	struct dev_pagemap *pgmap;
 	int err;
 
-#ifdef P2P_PGMAP_P2PDMA_CORE_UNPATCHED
-	pci_err(pdev, "kernel has CONFIG_PCI_P2PDMA but not pci_p2pdma_add_pagemap() (patches/0001-PCI-P2PDMA-*): a driver-built P2PDMA pgmap would corrupt memory there, refusing\n");
+#ifdef P2P_PGMAP_P2PDMA_UNSUPPORTED
+	pci_err(pdev, "this kernel has the P2PDMA core (CONFIG_PCI_P2PDMA) but is older than 6.19 and lacks pci_p2pdma_add_pagemap() (patches/0001-PCI-P2PDMA-*): a driver-built P2PDMA pgmap would corrupt memory, and taking over the core's is verified from 6.19 on only; refusing. Use 6.19 or later, or a kernel with the patch, or one without CONFIG_PCI_P2PDMA\n");
 	return -EOPNOTSUPP;
 #endif
 
 	pdm = p2p_pgmap_dev_create(pdev);
 	if (IS_ERR(pdm))
 		return PTR_ERR(pdm);
+	pdm->pgmap_ops = (struct dev_pagemap_ops) {
+		PGMAP_COMPAT_FREE_OP(p2p_pgmap_folio_free),
+	};
 	err = devm_add_action_or_reset(&pdev->dev, p2p_pgmap_teardown, pdm);
 	if (err)
 		return err;
@@ -318,8 +447,7 @@ static int p2p_pgmap_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 
 	pci_info(pdev, "%llu MiB of BAR %d at offset %#llx as %s (%s)\n",
 		 pdm->size >> 20, pdm->bar, pdm->bar_offset,
-		 dev_name(&pdm->dev),
-		 pdm->via_p2pdma_core ? "P2PDMA provider" : "driver pgmap");
+		 dev_name(&pdm->dev), P2P_PGMAP_HOW);
 	return 0;
 }
 

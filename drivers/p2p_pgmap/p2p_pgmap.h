@@ -61,11 +61,18 @@ struct p2p_pgmap_holder {
  * @pgmap: the pgmap over the BAR (embedded in @own_pgmap or owned by the
  *	P2PDMA core)
  * @own_pgmap: storage for the pgmap when the driver builds it itself
+ * @pgmap_ops: @pgmap's ops: the free callback finds this struct from them
+ * @core_ops: the ops the P2PDMA core gave @pgmap, when the driver took
+ *	over a pgmap of pci_p2pdma_add_resource() (stock P2PDMA kernels)
+ * @core_pool_drained: the allocation that keeps the core's pool of that
+ *	pgmap empty; NULL once given back
+ * @core_pool_release_armed: remove has started: give @core_pool_drained
+ *	back once no folio is outstanding
  * @pool: allocation state of @pgmap's folios; NULL once torn down
  * @bar: BAR index
  * @bar_offset: offset of the memory into the BAR
  * @size: bytes of device memory
- * @via_p2pdma_core: @pgmap was created by pci_p2pdma_add_pagemap()
+ * @via_p2pdma_core: @pgmap was created by the P2PDMA core
  * @lock: serialises faults, mmap and the move to dying
  * @dying: remove has started; no new mappings or folios
  * @gone: @pool is torn down
@@ -91,6 +98,10 @@ struct p2p_pgmap_dev {
 
 	struct dev_pagemap *pgmap;
 	struct dev_pagemap own_pgmap;
+	struct dev_pagemap_ops pgmap_ops;
+	const struct dev_pagemap_ops *core_ops;
+	void *core_pool_drained;
+	bool core_pool_release_armed;
 	struct pgmap_folio_pool *pool;
 	int bar;
 	u64 bar_offset;

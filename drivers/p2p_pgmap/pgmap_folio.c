@@ -61,14 +61,18 @@ static void pgmap_folio_return_work(struct work_struct *work);
 
 /**
  * pgmap_folio_pool_create - create the allocation state for a pgmap
- * @pgmap: a pgmap with a single range of order-0 folios, e.g. of type
- *	MEMORY_DEVICE_PCI_P2PDMA or MEMORY_DEVICE_GENERIC; its range must be
- *	set, it need not be live yet
+ * @pgmap: a pgmap with a single range of order-0 folios whose type
+ *	makes the core call the owner's free callback: MEMORY_DEVICE_PCI_P2PDMA,
+ *	or MEMORY_DEVICE_GENERIC up to 6.14; its range must be set, it need
+ *	not be live yet
  *
- * All folios start free. The owner's ->page_free() must call
- * pgmap_folio_return() for every folio requested from the pool.
+ * All folios start free. The owner's ->folio_free() (->page_free() up to
+ * 6.18) must call pgmap_folio_return() for every folio requested from the
+ * pool.
  *
- * Return: the new pool or an ERR_PTR(). Destroy it with
+ * Return: the new pool or an ERR_PTR(): -EOPNOTSUPP for a pgmap whose
+ * freed folios the core never reports (MEMORY_DEVICE_GENERIC since 6.15),
+ * -EINVAL for a pgmap of another shape. Destroy it with
  * pgmap_folio_pool_destroy() after memunmap_pages() of @pgmap.
  */
 struct pgmap_folio_pool *pgmap_folio_pool_create(struct dev_pagemap *pgmap)
@@ -80,6 +84,8 @@ struct pgmap_folio_pool *pgmap_folio_pool_create(struct dev_pagemap *pgmap)
 			 !len || !PAGE_ALIGNED(len) ||
 			 !PAGE_ALIGNED(pgmap->range.start)))
 		return ERR_PTR(-EINVAL);
+	if (!pgmap_compat_has_free_callback(pgmap))
+		return ERR_PTR(-EOPNOTSUPP);
 
 	pool = kzalloc(sizeof(*pool), GFP_KERNEL);
 	if (!pool)
@@ -119,7 +125,7 @@ static unsigned long pgmap_folio_complete_returns(struct pgmap_folio_pool *pool)
 		struct folio *folio = pfn_folio(pool->base_pfn + idx);
 
 		seen++;
-		if (pgmap_compat_folio_core_done(folio)) {
+		if (pgmap_compat_folio_core_done(pool->pgmap, folio)) {
 			__clear_bit(idx, pool->returning);
 			__clear_bit(idx, pool->busy);
 			done++;
@@ -195,7 +201,7 @@ static bool pgmap_folio_range_ok(const struct pgmap_folio_pool *pool,
  * Either every folio of the range is handed out or none is. Each folio
  * returned has a reference count of one, owned by the caller, and holds
  * exactly one reference on the pgmap, dropped only after the folio's last
- * reference is put and the owner's ->page_free() has given it back with
+ * reference is put and the owner's free callback has given it back with
  * pgmap_folio_return(). The caller may hand its reference on (to page
  * tables, pins, DMA) or drop it with pgmap_release_folios().
  *
@@ -233,7 +239,7 @@ int pgmap_request_folios(struct pgmap_folio_pool *pool, u64 offset, u64 len,
 	/* A free folio with a stray reference would be corrupted by reuse. */
 	for (busy = first; busy < first + nr; busy++)
 		if (folio_ref_count(pfn_folio(pool->base_pfn + busy)) !=
-		    PGMAP_FOLIO_IDLE_REFS)
+		    pgmap_compat_idle_refs(pool->pgmap))
 			goto not_free;
 	bitmap_set(pool->busy, first, nr);
 	WRITE_ONCE(pool->nr_busy, pool->nr_busy + nr);
@@ -243,7 +249,7 @@ int pgmap_request_folios(struct pgmap_folio_pool *pool, u64 offset, u64 len,
 		percpu_ref_get_many(ref, nr - 1);
 	for (i = 0; i < nr; i++) {
 		folios[i] = pfn_folio(pool->base_pfn + first + i);
-		pgmap_compat_folio_init_ref(folios[i]);
+		pgmap_compat_folio_init_ref(pool->pgmap, folios[i]);
 	}
 	return 0;
 
@@ -263,7 +269,7 @@ EXPORT_SYMBOL_GPL(pgmap_request_folios);
  * @nr_folios: how many
  *
  * Drops one reference per folio. A folio whose last reference this was is
- * freed through the pgmap's ->page_free() and returns to its pool.
+ * freed through the pgmap's free callback and returns to its pool.
  */
 void pgmap_release_folios(struct folio **folios, unsigned int nr_folios)
 {
@@ -277,14 +283,14 @@ EXPORT_SYMBOL_GPL(pgmap_release_folios);
 /**
  * pgmap_folio_return - give a freed folio back to its pool
  * @pool: the pool the folio was requested from
- * @folio: the folio, as passed to the pgmap's ->page_free()
+ * @folio: the folio, as passed to the pgmap's free callback
  *
- * The pgmap owner calls this from its ->page_free() for every folio of the
+ * The pgmap owner calls this from its free callback for every folio of the
  * pool. The folio becomes free again, and its pgmap reference is dropped,
  * from a work item once the core is done with it (see the top of this
  * file); until then it is "returning" and cannot be requested.
  *
- * Context: any context (->page_free() may run wherever the last folio_put()
+ * Context: any context (the free callback may run wherever the last folio_put()
  * happens).
  */
 void pgmap_folio_return(struct pgmap_folio_pool *pool, struct folio *folio)
@@ -462,3 +468,26 @@ u64 pgmap_folio_pool_free_bytes(const struct pgmap_folio_pool *pool)
 	return (u64)(pool->nr_folios - READ_ONCE(pool->nr_busy)) << PAGE_SHIFT;
 }
 EXPORT_SYMBOL_GPL(pgmap_folio_pool_free_bytes);
+
+/**
+ * pgmap_folios_outstanding - folios whose users have not all let go
+ * @pool: the pool
+ *
+ * For an owner that must act once every folio it handed out has been freed
+ * by its last user (the free callback has run for each), without waiting
+ * for the pool to complete the returns.
+ *
+ * Return: how many folios are in use and not yet returning (a snapshot;
+ * once the owner has stopped requesting, it only goes down).
+ */
+unsigned long pgmap_folios_outstanding(struct pgmap_folio_pool *pool)
+{
+	unsigned long flags, outstanding;
+
+	spin_lock_irqsave(&pool->lock, flags);
+	outstanding = pool->nr_busy - pool->nr_returning;
+	spin_unlock_irqrestore(&pool->lock, flags);
+
+	return outstanding;
+}
+EXPORT_SYMBOL_GPL(pgmap_folios_outstanding);

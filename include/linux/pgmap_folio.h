@@ -2,10 +2,11 @@
 /*
  * Hand out the folios of a struct dev_pagemap and get them back.
  *
- * A driver that owns a pgmap (MEMORY_DEVICE_PCI_P2PDMA or
- * MEMORY_DEVICE_GENERIC, order-0 folios) creates a pgmap_folio_pool for it,
- * requests folios by offset, hands them out (to page tables, pins, DMA),
- * and calls pgmap_folio_return() from its ->page_free() callback. Every
+ * A driver that owns a pgmap (MEMORY_DEVICE_PCI_P2PDMA, or
+ * MEMORY_DEVICE_GENERIC up to 6.14; order-0 folios) creates a
+ * pgmap_folio_pool for it, requests folios by offset, hands them out (to
+ * page tables, pins, DMA), and calls pgmap_folio_return() from its
+ * ->folio_free() (->page_free() up to 6.18) callback. Every
  * folio handed out holds exactly one pgmap reference, dropped only once the
  * core is done with the freed folio, so teardown (memunmap_pages()) waits on
  * the pgmap counter alone.
@@ -51,6 +52,7 @@ void pgmap_folio_pool_drain(struct pgmap_folio_pool *pool);
 
 u64 pgmap_folio_pool_size(const struct pgmap_folio_pool *pool);
 unsigned long pgmap_folios_in_use(const struct pgmap_folio_pool *pool);
+unsigned long pgmap_folios_outstanding(struct pgmap_folio_pool *pool);
 u64 pgmap_folio_pool_free_bytes(const struct pgmap_folio_pool *pool);
 
 #endif /* _LINUX_PGMAP_FOLIO_H */
