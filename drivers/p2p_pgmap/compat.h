@@ -115,6 +115,17 @@ static inline void pgmap_compat_call_free(const struct dev_pagemap_ops *ops,
 }
 #endif
 
+/*
+ * The per-CPU system workqueue: system_wq until it was renamed
+ * system_percpu_wq in 6.17; 7.x warns once about work queued on the old
+ * name.
+ */
+#if P2P_PGMAP_KERNEL_AT_LEAST(6, 17)
+#define pgmap_compat_system_wq	system_percpu_wq
+#else
+#define pgmap_compat_system_wq	system_wq
+#endif
+
 /* vm_flags became read-only with accessors in 6.3. */
 static inline void p2p_compat_vm_flags_set(struct vm_area_struct *vma,
 					   vm_flags_t flags)

@@ -157,7 +157,7 @@ static void pgmap_folio_return_work(struct work_struct *work)
 
 	/* The core is a few instructions from done: look again next tick. */
 	if (pgmap_folio_complete_returns(pool))
-		queue_delayed_work(system_wq, &pool->return_work, 1);
+		queue_delayed_work(pgmap_compat_system_wq, &pool->return_work, 1);
 }
 
 /**
@@ -314,7 +314,7 @@ void pgmap_folio_return(struct pgmap_folio_pool *pool, struct folio *folio)
 		      folio_pfn(folio)))
 		return;
 
-	queue_delayed_work(system_wq, &pool->return_work, 0);
+	queue_delayed_work(pgmap_compat_system_wq, &pool->return_work, 0);
 }
 EXPORT_SYMBOL_GPL(pgmap_folio_return);
 

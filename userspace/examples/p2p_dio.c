@@ -40,7 +40,10 @@
  *
  * When the pread()/pwrite() fails with EREMOTEIO, the kernel's P2PDMA core
  * found that the NVMe controller cannot reach the memory's PCI device peer to
- * peer (no common PCIe switch, host bridge not on its allow list). EFAULT or
+ * peer (no common PCIe switch, host bridge not on its allow list). Since the
+ * block layer maps requests itself (7.x), the same refusal comes back as
+ * EINVAL ("invalid error" in the kernel log): with a buffer of device memory
+ * and an aligned request, that is what EINVAL means. EFAULT or
  * EOPNOTSUPP means the kernel would not pin the pages for this device's I/O.
  * The message says so instead of printing the bare errno. A SIGBUS while the
  * CPU touches the mapping (nothing behind it: past the end of a file, or the
@@ -314,14 +317,15 @@ static void close_src(struct map *m)
 		close(m->fd);
 }
 
-static void explain_io_error(int err, const char *dev)
+static void explain_io_error(int err, const char *dev, bool device_buf)
 {
-	if (err == EREMOTEIO)
+	if (err == EREMOTEIO || (err == EINVAL && device_buf))
 		fprintf(stderr, PFX "the kernel's P2PDMA core refused to map this memory for %s's "
-			"DMA: the two PCI devices cannot reach each other peer to peer (no "
+			"DMA%s: the two PCI devices cannot reach each other peer to peer (no "
 			"common PCIe switch, and the host bridge is not on the kernel's P2P "
 			"allow list). Put both devices under one PCIe switch; see README, "
-			"\"NVMe peer-to-peer\".\n", dev);
+			"\"NVMe peer-to-peer\".\n", dev,
+			err == EINVAL ? " (7.x block layer: EINVAL, \"invalid error\" in the kernel log)" : "");
 	else if (err == EFAULT || err == EOPNOTSUPP)
 		fprintf(stderr, PFX "the kernel could not pin the buffer's pages for %s's I/O "
 			"(a kernel with CONFIG_PCI_P2PDMA pins P2PDMA pages only for block devices "
@@ -344,7 +348,7 @@ static int transfer(const struct opts *o, int fd, struct map *m)
 			fprintf(stderr, PFX "%s %s at %jd %s %s: %s\n",
 				rd ? "read" : "write", o->dev, (intmax_t)pos,
 				rd ? "into" : "from", m->name, strerror(err));
-			explain_io_error(err, o->dev);
+			explain_io_error(err, o->dev, m->fd >= 0);
 			return -1;
 		}
 		if ((uint64_t)n != o->bs) {

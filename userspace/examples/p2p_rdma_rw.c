@@ -81,12 +81,14 @@ static void explain_reg_mr_failure(int err)
 	fprintf(stderr, "p2p_rdma_rw: ibv_reg_mr on device memory failed: %s\n", strerror(err));
 	if (err == EFAULT || err == EREMOTEIO)
 		fprintf(stderr,
-			"  This kernel has the PCI P2PDMA core (CONFIG_PCI_P2PDMA=y): it refuses to\n"
-			"  long-term pin P2PDMA pages for RDMA unless the RDMA driver says it can\n"
-			"  reach them and ib_umem_get() asks for them (FOLL_PCI_P2PDMA). Mainline\n"
-			"  does neither yet. Use a kernel with this project's patches/ applied\n"
-			"  (the p2pdma-6.12 test kernel), or a kernel built without CONFIG_PCI_P2PDMA,\n"
-			"  where device memory registers like host memory.\n");
+			"  This kernel has the PCI P2PDMA core (CONFIG_PCI_P2PDMA=y, as Debian,\n"
+			"  Ubuntu, Fedora and SUSE build it): GUP refuses to long-term pin P2PDMA\n"
+			"  pages, which ibv_reg_mr needs, and the RDMA core does not ask for them\n"
+			"  (FOLL_PCI_P2PDMA). Mainline allows neither. This project's kernel\n"
+			"  patches/0002-0004 do (GUP pins for providers that opt in, the RDMA core\n"
+			"  asks for devices that can reach them, rxe says it can): use a kernel\n"
+			"  with them (the p2pdma-7.3 test kernel), or one built without\n"
+			"  CONFIG_PCI_P2PDMA, where device memory registers like host memory.\n");
 	else if (err == EOPNOTSUPP)
 		fprintf(stderr,
 			"  This kernel can long-term pin PCI P2PDMA pages for RDMA, but only when\n"
