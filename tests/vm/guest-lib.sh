@@ -70,6 +70,17 @@ no_node() { [ ! -e /dev/p2p_pgmap0 ]; }
 attr_dir=/sys/class/p2p_pgmap_cdev/p2p_pgmap0/device/p2p_pgmap
 attr() { local v; read -r v <"$attr_dir/$1" && echo "$v"; }
 
+# pin_refused: print why and succeed when this kernel cannot register
+# device memory with plain ibv_reg_mr: it has the P2PDMA core (it exports
+# pci_p2pdma_add_resource()) but not patches/0002-0004 (the series also
+# exports pci_p2pdma_add_pagemap()), so GUP refuses long-term pins of
+# P2PDMA pages. Debian's stock 7.3 is such a kernel.
+pin_refused() {
+	grep -q ' pci_p2pdma_add_resource$' /proc/kallsyms || return 1
+	grep -q ' pci_p2pdma_add_pagemap$' /proc/kallsyms && return 1
+	echo "GUP refuses long-term pins of P2PDMA pages on a P2PDMA kernel without patches/0002-0004"
+}
+
 # klog: the kernel log, one line per element of the array klog (one
 # program start). Through a file, not a pipe: from a pipe, mapfile reads a
 # byte per system call, which took seconds for the debug kernel's log.
