@@ -73,7 +73,7 @@ static void p2p_pgmap_holder_add(struct p2p_pgmap_dev *pdm,
 	struct p2p_pgmap_holder *holder, *new;
 
 	/* May fail: the holder is then left out of reports, nothing else. */
-	new = kzalloc(sizeof(*new), GFP_KERNEL);
+	new = kzalloc_obj(*new, GFP_KERNEL);
 
 	spin_lock(&pdm->holders_lock);
 	list_for_each_entry(holder, &pdm->holders, node) {
@@ -446,7 +446,7 @@ struct p2p_pgmap_dev *p2p_pgmap_dev_create(struct pci_dev *pdev)
 	struct p2p_pgmap_dev *pdm;
 	int err;
 
-	pdm = kzalloc(sizeof(*pdm), GFP_KERNEL);
+	pdm = kzalloc_obj(*pdm, GFP_KERNEL);
 	if (!pdm)
 		return ERR_PTR(-ENOMEM);
 

@@ -126,6 +126,14 @@ static inline void pgmap_compat_call_free(const struct dev_pagemap_ops *ops,
 #define pgmap_compat_system_wq	system_wq
 #endif
 
+/*
+ * kzalloc_obj(VAR, GFP) allocates one zeroed object of VAR's type (7.0);
+ * before, the same with kzalloc(sizeof()).
+ */
+#ifndef kzalloc_obj
+#define kzalloc_obj(obj, gfp)	kzalloc(sizeof(obj), gfp)
+#endif
+
 /* vm_flags became read-only with accessors in 6.3. */
 static inline void p2p_compat_vm_flags_set(struct vm_area_struct *vma,
 					   vm_flags_t flags)

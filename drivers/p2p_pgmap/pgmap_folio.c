@@ -87,7 +87,7 @@ struct pgmap_folio_pool *pgmap_folio_pool_create(struct dev_pagemap *pgmap)
 	if (!pgmap_compat_has_free_callback(pgmap))
 		return ERR_PTR(-EOPNOTSUPP);
 
-	pool = kzalloc(sizeof(*pool), GFP_KERNEL);
+	pool = kzalloc_obj(*pool, GFP_KERNEL);
 	if (!pool)
 		return ERR_PTR(-ENOMEM);
 

@@ -30,7 +30,6 @@
 #include <linux/percpu-refcount.h>
 #include <linux/pgmap_folio.h>
 #include <linux/sizes.h>
-#include <linux/version.h>
 
 #include "compat.h"
 
@@ -339,7 +338,7 @@ static void pgmap_folio_test_return_waits_for_core(struct kunit *test)
 static void pgmap_folio_test_fresh_pool_idle_count(struct kunit *test)
 {
 	struct kunit_pgmap *kp = test->priv;
-	int want = LINUX_VERSION_CODE >= KERNEL_VERSION(6, 15, 0) ? 0 : 1;
+	int want = P2P_PGMAP_KERNEL_AT_LEAST(6, 15) ? 0 : 1;
 	unsigned long i, wrong = 0;
 
 	KUNIT_EXPECT_EQ(test, pgmap_compat_idle_refs(&kp->pgmap), want);
@@ -367,7 +366,7 @@ static void pgmap_folio_test_generic_needs_callback(struct kunit *test)
 	};
 	struct pgmap_folio_pool *pool = pgmap_folio_pool_create(&generic);
 
-	if (LINUX_VERSION_CODE >= KERNEL_VERSION(6, 15, 0)) {
+	if (P2P_PGMAP_KERNEL_AT_LEAST(6, 15)) {
 		KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(pool), -EOPNOTSUPP);
 		return;
 	}
