@@ -70,14 +70,18 @@ no_node() { [ ! -e /dev/p2p_pgmap0 ]; }
 attr_dir=/sys/class/p2p_pgmap_cdev/p2p_pgmap0/device/p2p_pgmap
 attr() { local v; read -r v <"$attr_dir/$1" && echo "$v"; }
 
+# p2pdma_core_stock: this kernel has the P2PDMA core (it exports
+# pci_p2pdma_add_resource()) but not our series (which also exports
+# pci_p2pdma_add_pagemap()): Debian's stock 7.3 is such a kernel.
+p2pdma_core_stock() {
+	grep -q ' pci_p2pdma_add_resource$' /proc/kallsyms &&
+		! grep -q ' pci_p2pdma_add_pagemap$' /proc/kallsyms
+}
 # pin_refused: print why and succeed when this kernel cannot register
-# device memory with plain ibv_reg_mr: it has the P2PDMA core (it exports
-# pci_p2pdma_add_resource()) but not patches/0002-0004 (the series also
-# exports pci_p2pdma_add_pagemap()), so GUP refuses long-term pins of
-# P2PDMA pages. Debian's stock 7.3 is such a kernel.
+# device memory with plain ibv_reg_mr: on a stock P2PDMA kernel GUP
+# refuses long-term pins of P2PDMA pages (patches/0002-0004 allow them).
 pin_refused() {
-	grep -q ' pci_p2pdma_add_resource$' /proc/kallsyms || return 1
-	grep -q ' pci_p2pdma_add_pagemap$' /proc/kallsyms && return 1
+	p2pdma_core_stock || return 1
 	echo "GUP refuses long-term pins of P2PDMA pages on a P2PDMA kernel without patches/0002-0004"
 }
 
