@@ -54,7 +54,7 @@ MODULE_PARM_DESC(size, "Bytes to use (default 0: the rest of the BAR)");
 #endif
 
 #ifdef P2P_PGMAP_VIA_CORE_RESOURCE
-static void p2p_pgmap_core_pool_give_back(struct p2p_pgmap_dev *pdm);
+static void p2p_pgmap_core_pool_try_give_back(struct p2p_pgmap_dev *pdm);
 #endif
 
 /*
@@ -83,11 +83,8 @@ static void p2p_pgmap_folio_free(struct folio *folio)
 		WRITE_ONCE(pdm->t_last_free, ktime_get());
 	pgmap_folio_return(pdm->pool, folio);
 #ifdef P2P_PGMAP_VIA_CORE_RESOURCE
-	/* Pairs with the barrier in p2p_pgmap_core_pool_release(). */
-	smp_mb();
-	if (READ_ONCE(pdm->core_pool_release_armed) &&
-	    !pgmap_folios_outstanding(pdm->pool))
-		p2p_pgmap_core_pool_give_back(pdm);
+	/* Last thing: this may let remove finish and free @pdm. */
+	p2p_pgmap_core_pool_try_give_back(pdm);
 #endif
 }
 
@@ -247,22 +244,43 @@ static void p2p_pgmap_teardown(void *data)
  *    is drained and the driver has not requested any). The core's own ops
  *    are kept: a folio the driver did not hand out goes back to them.
  * 3. When remove starts, the allocation of step 1 is given back once every
- *    folio the driver handed out has been freed by its users (at once when
- *    none is out, else from the free callback of the last one). Giving it
- *    back earlier would let the core's allocator hand out pages that our
- *    users still pin; not giving it back would leave its pgmap reference
+ *    folio the driver handed out is free again (at once when none is out,
+ *    else from the free callback of the last one, which completes the
+ *    pending returns first: since 6.15 a freed P2PDMA folio is done with
+ *    as soon as the callback runs). Giving it back earlier would let the
+ *    core's allocator hand out pages that our users still pin, or whose
+ *    return is pending; not giving it back would leave its pgmap reference
  *    for memunmap_pages() to wait on forever. So remove still waits on the
- *    pgmap counter alone, and every folio comes back to the driver.
+ *    pgmap counter alone, and every folio comes back to the driver. A page
+ *    the core's allocator hands out after that (before memunmap_pages()
+ *    kills the counter) is freed back through the core's own ops.
  *
  * patches/0001 (pci_p2pdma_add_pagemap()) makes all of this unnecessary:
  * with it the core builds the pgmap with the caller's ops and no pool.
  */
-static void p2p_pgmap_core_pool_give_back(struct p2p_pgmap_dev *pdm)
+static void p2p_pgmap_core_pool_try_give_back(struct p2p_pgmap_dev *pdm)
 {
-	void *drained = xchg(&pdm->core_pool_drained, NULL);
+	struct pci_dev *pdev = pdm->pdev;
+	size_t size = pdm->size;
+	void *drained;
 
+	/*
+	 * Pairs with itself: the release action sets "armed" and then looks
+	 * at the pool; the free callback returns its folio to the pool and
+	 * then looks at "armed". One of them sees the other.
+	 */
+	smp_mb();
+	if (!READ_ONCE(pdm->core_pool_release_armed))
+		return;
+	if (pdm->pool) {
+		pgmap_folio_pool_drain(pdm->pool);
+		if (pgmap_folios_in_use(pdm->pool))
+			return;
+	}
+	drained = xchg(&pdm->core_pool_drained, NULL);
+	/* The pgmap reference it drops may be the last: @pdm may go. */
 	if (drained)
-		pci_free_p2pmem(pdm->pdev, drained, pdm->size);
+		pci_free_p2pmem(pdev, drained, size);
 }
 
 /* devm action: runs when remove starts, before memunmap_pages(). */
@@ -271,10 +289,7 @@ static void p2p_pgmap_core_pool_release(void *data)
 	struct p2p_pgmap_dev *pdm = data;
 
 	WRITE_ONCE(pdm->core_pool_release_armed, true);
-	/* Pairs with the barrier in p2p_pgmap_folio_free(). */
-	smp_mb();
-	if (!pdm->pool || !pgmap_folios_outstanding(pdm->pool))
-		p2p_pgmap_core_pool_give_back(pdm);
+	p2p_pgmap_core_pool_try_give_back(pdm);
 }
 
 static struct dev_pagemap *p2p_pgmap_map(struct pci_dev *pdev,

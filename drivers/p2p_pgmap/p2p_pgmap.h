@@ -67,7 +67,7 @@ struct p2p_pgmap_holder {
  * @core_pool_drained: the allocation that keeps the core's pool of that
  *	pgmap empty; NULL once given back
  * @core_pool_release_armed: remove has started: give @core_pool_drained
- *	back once no folio is outstanding
+ *	back once every folio handed out is free again
  * @pool: allocation state of @pgmap's folios; NULL once torn down
  * @bar: BAR index
  * @bar_offset: offset of the memory into the BAR

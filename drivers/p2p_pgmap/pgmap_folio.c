@@ -468,26 +468,3 @@ u64 pgmap_folio_pool_free_bytes(const struct pgmap_folio_pool *pool)
 	return (u64)(pool->nr_folios - READ_ONCE(pool->nr_busy)) << PAGE_SHIFT;
 }
 EXPORT_SYMBOL_GPL(pgmap_folio_pool_free_bytes);
-
-/**
- * pgmap_folios_outstanding - folios whose users have not all let go
- * @pool: the pool
- *
- * For an owner that must act once every folio it handed out has been freed
- * by its last user (the free callback has run for each), without waiting
- * for the pool to complete the returns.
- *
- * Return: how many folios are in use and not yet returning (a snapshot;
- * once the owner has stopped requesting, it only goes down).
- */
-unsigned long pgmap_folios_outstanding(struct pgmap_folio_pool *pool)
-{
-	unsigned long flags, outstanding;
-
-	spin_lock_irqsave(&pool->lock, flags);
-	outstanding = pool->nr_busy - pool->nr_returning;
-	spin_unlock_irqrestore(&pool->lock, flags);
-
-	return outstanding;
-}
-EXPORT_SYMBOL_GPL(pgmap_folios_outstanding);

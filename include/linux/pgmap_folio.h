@@ -52,7 +52,6 @@ void pgmap_folio_pool_drain(struct pgmap_folio_pool *pool);
 
 u64 pgmap_folio_pool_size(const struct pgmap_folio_pool *pool);
 unsigned long pgmap_folios_in_use(const struct pgmap_folio_pool *pool);
-unsigned long pgmap_folios_outstanding(struct pgmap_folio_pool *pool);
 u64 pgmap_folio_pool_free_bytes(const struct pgmap_folio_pool *pool);
 
 #endif /* _LINUX_PGMAP_FOLIO_H */
