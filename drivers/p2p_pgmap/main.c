@@ -54,7 +54,7 @@ MODULE_PARM_DESC(size, "Bytes to use (default 0: the rest of the BAR)");
 #endif
 
 #ifdef P2P_PGMAP_VIA_CORE_RESOURCE
-static void p2p_pgmap_core_pool_try_give_back(struct p2p_pgmap_dev *pdm);
+static bool p2p_pgmap_core_pool_try_give_back(struct p2p_pgmap_dev *pdm);
 #endif
 
 /*
@@ -212,6 +212,9 @@ static void p2p_pgmap_teardown(void *data)
 	struct pgmap_folio_pool *pool;
 
 	cancel_delayed_work_sync(&pdm->holders_report);
+#ifdef P2P_PGMAP_VIA_CORE_RESOURCE
+	cancel_delayed_work_sync(&pdm->core_pool_work);
+#endif
 
 	mutex_lock(&pdm->lock);
 	pool = pdm->pool;
@@ -243,53 +246,89 @@ static void p2p_pgmap_teardown(void *data)
  *    and none of this pgmap's folios has ever had a reference (the pool
  *    is drained and the driver has not requested any). The core's own ops
  *    are kept: a folio the driver did not hand out goes back to them.
- * 3. When remove starts, the allocation of step 1 is given back once every
- *    folio the driver handed out is free again (at once when none is out,
- *    else from the free callback of the last one, which completes the
- *    pending returns first: since 6.15 a freed P2PDMA folio is done with
- *    as soon as the callback runs). Giving it back earlier would let the
- *    core's allocator hand out pages that our users still pin, or whose
- *    return is pending; not giving it back would leave its pgmap reference
- *    for memunmap_pages() to wait on forever. So remove still waits on the
- *    pgmap counter alone, and every folio comes back to the driver. A page
- *    the core's allocator hands out after that (before memunmap_pages()
- *    kills the counter) is freed back through the core's own ops.
+ * 3. At remove the allocation of step 1 is given back once memunmap_pages()
+ *    has killed the pgmap counter and every folio the driver handed out is
+ *    free again: from a work item that waits for the kill when no folio is
+ *    out then, else from the free callback of the last one (which first
+ *    completes the pending returns: since 6.15 a freed P2PDMA folio is done
+ *    with as soon as the callback runs). Once the counter is dead the
+ *    core's allocator can hand out nothing (its percpu_ref_tryget_live()
+ *    fails), so no page of ours, with the bytes of a user who left, can
+ *    reach anyone through it; giving the allocation back earlier would
+ *    allow that, or worse, hand out pages our users still pin. Not giving
+ *    it back would leave its pgmap reference for memunmap_pages() to wait
+ *    on forever. So remove still waits on the pgmap counter alone, and
+ *    every folio comes back to the driver.
  *
  * patches/0001 (pci_p2pdma_add_pagemap()) makes all of this unnecessary:
  * with it the core builds the pgmap with the caller's ops and no pool.
  */
-static void p2p_pgmap_core_pool_try_give_back(struct p2p_pgmap_dev *pdm)
+/*
+ * Give the drained allocation back if remove has started, the pgmap
+ * counter is dead and no folio of ours is in use or returning. Returns
+ * true while it still waits for the counter to die (for the work item).
+ */
+static bool p2p_pgmap_core_pool_try_give_back(struct p2p_pgmap_dev *pdm)
 {
 	struct pci_dev *pdev = pdm->pdev;
 	size_t size = pdm->size;
-	void *drained;
+	void *give = NULL;
+	bool wait_kill = false;
+	unsigned long flags;
 
-	/*
-	 * Pairs with itself: the release action sets "armed" and then looks
-	 * at the pool; the free callback returns its folio to the pool and
-	 * then looks at "armed". One of them sees the other.
-	 */
-	smp_mb();
-	if (!READ_ONCE(pdm->core_pool_release_armed))
-		return;
+	spin_lock_irqsave(&pdm->core_pool_lock, flags);
+	if (!pdm->core_pool_drained || !pdm->core_pool_release_armed)
+		goto out;
+	/* No pool: probe failed before any folio could be handed out. */
 	if (pdm->pool) {
+		/* The drained allocation's reference keeps the pgmap alive. */
+		if (!percpu_ref_is_dying(&pdm->pgmap->ref)) {
+			wait_kill = true;
+			goto out;
+		}
 		pgmap_folio_pool_drain(pdm->pool);
 		if (pgmap_folios_in_use(pdm->pool))
-			return;
+			goto out;
 	}
-	drained = xchg(&pdm->core_pool_drained, NULL);
+	give = pdm->core_pool_drained;
+	pdm->core_pool_drained = NULL;
+out:
+	spin_unlock_irqrestore(&pdm->core_pool_lock, flags);
 	/* The pgmap reference it drops may be the last: @pdm may go. */
-	if (drained)
-		pci_free_p2pmem(pdev, drained, size);
+	if (give)
+		pci_free_p2pmem(pdev, give, size);
+	return wait_kill;
+}
+
+/*
+ * Until memunmap_pages() has killed the pgmap counter (right after the
+ * devm actions registered after ours), look again every few milliseconds;
+ * then give back, or leave that to the free callback of the last folio
+ * still out.
+ */
+static void p2p_pgmap_core_pool_work(struct work_struct *work)
+{
+	struct p2p_pgmap_dev *pdm = container_of(to_delayed_work(work),
+						 struct p2p_pgmap_dev,
+						 core_pool_work);
+
+	if (p2p_pgmap_core_pool_try_give_back(pdm))
+		queue_delayed_work(pgmap_compat_system_wq, &pdm->core_pool_work,
+				   msecs_to_jiffies(5));
 }
 
 /* devm action: runs when remove starts, before memunmap_pages(). */
 static void p2p_pgmap_core_pool_release(void *data)
 {
 	struct p2p_pgmap_dev *pdm = data;
+	unsigned long flags;
 
-	WRITE_ONCE(pdm->core_pool_release_armed, true);
-	p2p_pgmap_core_pool_try_give_back(pdm);
+	spin_lock_irqsave(&pdm->core_pool_lock, flags);
+	pdm->core_pool_release_armed = true;
+	spin_unlock_irqrestore(&pdm->core_pool_lock, flags);
+	if (p2p_pgmap_core_pool_try_give_back(pdm))
+		queue_delayed_work(pgmap_compat_system_wq, &pdm->core_pool_work,
+				   msecs_to_jiffies(5));
 }
 
 static struct dev_pagemap *p2p_pgmap_map(struct pci_dev *pdev,
@@ -402,6 +441,10 @@ static int p2p_pgmap_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	pdm->pgmap_ops = (struct dev_pagemap_ops) {
 		PGMAP_COMPAT_FREE_OP(p2p_pgmap_folio_free),
 	};
+#ifdef P2P_PGMAP_VIA_CORE_RESOURCE
+	spin_lock_init(&pdm->core_pool_lock);
+	INIT_DELAYED_WORK(&pdm->core_pool_work, p2p_pgmap_core_pool_work);
+#endif
 	err = devm_add_action_or_reset(&pdev->dev, p2p_pgmap_teardown, pdm);
 	if (err)
 		return err;

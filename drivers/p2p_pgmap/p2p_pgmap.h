@@ -64,10 +64,13 @@ struct p2p_pgmap_holder {
  * @pgmap_ops: @pgmap's ops: the free callback finds this struct from them
  * @core_ops: the ops the P2PDMA core gave @pgmap, when the driver took
  *	over a pgmap of pci_p2pdma_add_resource() (stock P2PDMA kernels)
+ * @core_pool_lock: orders the give-back of @core_pool_drained
  * @core_pool_drained: the allocation that keeps the core's pool of that
  *	pgmap empty; NULL once given back
  * @core_pool_release_armed: remove has started: give @core_pool_drained
- *	back once every folio handed out is free again
+ *	back once the pgmap counter is dead and every folio handed out is
+ *	free again
+ * @core_pool_work: waits, at remove, for the pgmap counter to die
  * @pool: allocation state of @pgmap's folios; NULL once torn down
  * @bar: BAR index
  * @bar_offset: offset of the memory into the BAR
@@ -100,8 +103,10 @@ struct p2p_pgmap_dev {
 	struct dev_pagemap own_pgmap;
 	struct dev_pagemap_ops pgmap_ops;
 	const struct dev_pagemap_ops *core_ops;
+	spinlock_t core_pool_lock;	/* the two below */
 	void *core_pool_drained;
 	bool core_pool_release_armed;
+	struct delayed_work core_pool_work;
 	struct pgmap_folio_pool *pool;
 	int bar;
 	u64 bar_offset;
