@@ -306,15 +306,18 @@ out:
  * then give back, or leave that to the free callback of the last folio
  * still out.
  */
-static void p2p_pgmap_core_pool_work(struct work_struct *work)
+static void p2p_pgmap_core_pool_step(struct p2p_pgmap_dev *pdm)
 {
-	struct p2p_pgmap_dev *pdm = container_of(to_delayed_work(work),
-						 struct p2p_pgmap_dev,
-						 core_pool_work);
-
 	if (p2p_pgmap_core_pool_try_give_back(pdm))
 		queue_delayed_work(pgmap_compat_system_wq, &pdm->core_pool_work,
 				   msecs_to_jiffies(5));
+}
+
+static void p2p_pgmap_core_pool_work(struct work_struct *work)
+{
+	p2p_pgmap_core_pool_step(container_of(to_delayed_work(work),
+					      struct p2p_pgmap_dev,
+					      core_pool_work));
 }
 
 /* devm action: runs when remove starts, before memunmap_pages(). */
@@ -326,9 +329,7 @@ static void p2p_pgmap_core_pool_release(void *data)
 	spin_lock_irqsave(&pdm->core_pool_lock, flags);
 	pdm->core_pool_release_armed = true;
 	spin_unlock_irqrestore(&pdm->core_pool_lock, flags);
-	if (p2p_pgmap_core_pool_try_give_back(pdm))
-		queue_delayed_work(pgmap_compat_system_wq, &pdm->core_pool_work,
-				   msecs_to_jiffies(5));
+	p2p_pgmap_core_pool_step(pdm);
 }
 
 static struct dev_pagemap *p2p_pgmap_map(struct pci_dev *pdev,
