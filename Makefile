@@ -5,6 +5,9 @@
 #   make                      modules for $(KERNEL) and the userspace tools
 #   make KERNEL=debian-7.3    modules for a kernel of the test matrix
 #   make KDIR=/path/to/build  modules for any kernel build tree
+#   make deps                 install the packages (apt, as root), fetch the
+#                             kernels of $(KERNELS) and the 7.3 source
+#   make deps KERNELS="debian-7.3"     the same for a subset
 #   make check                every test on every kernel of the matrix
 #   make check KERNELS="debian-6.12"   the same on a subset
 #   make demo                 the main job, in a VM (see README)
@@ -13,7 +16,10 @@
 #   make lint                 checkpatch --strict, sparse and W=1
 #
 # Objects are built in build/<kernel>/, never in the source tree, so builds
-# for several kernels can coexist.
+# for several kernels can coexist. The build targets only compile: they
+# neither install nor download, and a kernel missing from the cache stops
+# them with the command that fetches it. deps and every target that runs
+# tests (check, demo, stress, bench, lint) install and fetch first.
 
 KERNELS ?= debian-6.1 debian-6.12 debian-7.3 p2pdma-7.3
 KERNEL ?= debian-6.12
@@ -31,17 +37,34 @@ endif
 
 KSRC := Kbuild drivers include tests/kunit tests/vm/modules
 
+# The build targets run tests/vm/kernel with P2P_KERNEL_FETCH=0, so that
+# it downloads nothing. A goal that fetches exports 1 instead, which the
+# makes its scripts run for their builds (tests/check, the demo...) inherit.
+FETCH_GOALS := deps check stress demo bench lint
+ifneq ($(filter $(FETCH_GOALS),$(MAKECMDGOALS)),)
+  P2P_KERNEL_FETCH ?= 1
+  # Even under -j, build only once deps has fetched.
+  modules userspace: | deps
+else
+  P2P_KERNEL_FETCH ?= 0
+endif
+export P2P_KERNEL_FETCH
+
 .PHONY: all modules userspace check stress demo bench lint deps clean
 
 all: modules userspace
 
+# The 7.3 source: checkpatch, and the selftests' kselftest harness.
 deps:
 	@$(VM)/deps
+	@for k in $(sort $(KERNELS) source-7.3); do \
+		P2P_KERNEL_FETCH=1 $(VM)/kernel $$k >/dev/null || exit 1; \
+	done
 
 # Copy the kernel sources into the build folder and build them there; then
 # stage a module tree (the kernel's own modules plus ours in updates/) that
 # the test VM mounts as /lib/modules/<release>.
-modules: deps
+modules:
 	@mkdir -p $(BUILD)/src
 	@rsync -aR --delete --exclude='*.o' --exclude='*.ko' --exclude='*.cmd' \
 		--exclude='*.mod*' --exclude='modules.order' --exclude='Module.symvers' \
