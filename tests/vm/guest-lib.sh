@@ -2,26 +2,13 @@
 # shellcheck shell=bash
 #
 # Shell helpers for scripts that run inside the test VM (tests, demo,
-# benchmarks): TAP output, waiting, the p2p_pgmap device, hot-plug, holders
-# of device memory, soft-RoCE and perftest.
+# benchmarks): waiting, the p2p_pgmap device, hot-plug, holders of device
+# memory, soft-RoCE and perftest. Results: tests/lib/ktap.sh.
 
 guest_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # In the guest, straight to the shell side of tests/vm/hotplug.
 hotplug=$guest_lib_dir/hotplug
 [ "${P2P_VM:-0}" = 1 ] && hotplug=$guest_lib_dir/hotplug-guest.sh
-
-# TAP: plan N, then t_ok/t_fail/t_skip/t_check once per test.
-t_n=0
-t_plan() { echo "1..$1"; }
-t_ok() { t_n=$((t_n + 1)); echo "ok $t_n - $*"; }
-t_fail() { t_n=$((t_n + 1)); echo "not ok $t_n - $*"; }
-t_skip() { t_n=$((t_n + 1)); echo "ok $t_n - $1 # SKIP $2"; }
-# t_check NAME CMD...: one result from a command's (or function's) success.
-t_check() {
-	local name=$1
-	shift
-	if "$@"; then t_ok "$name"; else t_fail "$name"; fi
-}
 
 # nap SECS: sleep without starting a program. Under emulation on the debug
 # kernel each program start costs about a third of a second, which made

@@ -1,0 +1,80 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
+#
+# What a test can require. A test file's requires() calls `need NAME` once
+# per requirement; a requirement that is not met says why, and the runner
+# reports the test as skipped with that reason instead of running it.
+# Each req_NAME below succeeds when its requirement is met, and otherwise
+# prints the reason and fails. They run where the test runs: in the guest
+# for every area but rig.
+
+skip_reasons=()
+need() {
+	local why
+	why=$("req_$1" "${@:2}") && return 0
+	skip_reasons+=("${why:-$1 is not met}")
+	return 0
+}
+
+# req_p2pdma_core: the kernel has the P2PDMA core (Debian's 7.x and our
+# debug kernel, not Debian's 6.x).
+req_p2pdma_core() {
+	grep -q ' pci_p2pdma_add_resource$' /proc/kallsyms && return 0
+	echo "no P2PDMA core in $(uname -r)"
+	return 1
+}
+req_no_p2pdma_core() {
+	grep -q ' pci_p2pdma_add_resource$' /proc/kallsyms || return 0
+	echo "$(uname -r) has the P2PDMA core"
+	return 1
+}
+# req_core_pgmap: the P2PDMA core built the pgmap (a stock P2PDMA kernel,
+# without our series' pci_p2pdma_add_pagemap()), so it has a pool to drain.
+req_core_pgmap() {
+	p2pdma_core_stock && return 0
+	echo "the driver made the pgmap (no P2PDMA core, or pci_p2pdma_add_pagemap())"
+	return 1
+}
+# req_pins: ibv_reg_mr can pin device memory; req_pins_refused: it cannot,
+# and the refusal is there to be explained.
+req_pins() { ! pin_refused; }
+req_pins_refused() {
+	pin_refused >/dev/null && return 0
+	echo "this kernel registers device memory"
+	return 1
+}
+# req_kunit: the KUnit tests were built for this kernel (CONFIG_KUNIT).
+req_kunit() {
+	modinfo -n pgmap_folio_kunit >/dev/null 2>&1 && return 0
+	echo "$(uname -r) is built without CONFIG_KUNIT"
+	return 1
+}
+# req_devices N: the guest has at least N p2p_pgmap devices.
+req_devices() {
+	local n
+	n=$(lspci -n -d 1af4:1110 | grep -c .)
+	[ "$n" -ge "$1" ] && return 0
+	echo "needs $1 ivshmem devices, the guest has $n (the area's VM_ARGS)"
+	return 1
+}
+# req_rdma: an RDMA device (soft-RoCE rxe0, set up by the area).
+req_rdma() {
+	ibv_devices 2>/dev/null | grep -q -w rxe0 && return 0
+	echo "no RDMA device rxe0"
+	return 1
+}
+# req_stock_kernel: not the debug kernel. For tests that repeat, through
+# another trigger, what other tests already cover, and cost several times
+# as much under the debug kernel's checkers.
+req_stock_kernel() {
+	[[ $(uname -r) != *p2pdma* ]] && return 0
+	echo "a repeat of covered paths, left to the stock kernels: each cycle costs several times as much on the debug kernel"
+	return 1
+}
+# req_kernel_glob GLOB: the kernel of the matrix is GLOB (host-side tests).
+req_kernel_glob() {
+	# shellcheck disable=SC2053 # a pattern on purpose
+	[[ $P2P_TEST_KERNEL == $1 ]] && return 0
+	echo "only for kernels $1"
+	return 1
+}
