@@ -20,6 +20,7 @@ rerun() {
 }
 cmdline() { :; }
 tcg_thread() { :; }
+in_guest() { :; }
 . "$lib_top/tests/vm/quirks"
 
 # vm_quirk: the why of the rerun quirk this run (vm_rc, vm_out) matches.

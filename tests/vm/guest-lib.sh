@@ -160,14 +160,9 @@ tcp_listening() {
 # loaded machine). The client's output is left in $perftest_out; fails if
 # either side does.
 #
-# Runs once more, saying so, when a side failed only for want of a clock:
-# perftest turns cycles into time with a CPU frequency it measures by
-# busy-waiting 200 times against gettimeofday(), and gives up ("Correlation
-# coefficient r^2: ... < 0.9", "Can't produce a report") when the samples
-# disagree. That happens when the host deschedules the emulated vCPU during
-# those 0.2 s (seen once on the debug kernel, its two vCPUs sharing the
-# host's two cores with a second debug guest), after the transfers have
-# completed. Any other failure, or the same one twice, fails.
+# Runs once more, saying so, when a side failed only for want of a clock
+# (the emulator descheduled the vCPU while perftest measured its clock:
+# tests/vm/quirks, descheduled-clock).
 perftest_out=/tmp/perftest.out
 perftest_port=18515
 # perftest_ready PID: the server listens, or has already exited.
