@@ -10,6 +10,7 @@
 #   make deps KERNELS="debian-7.3"     the same for a subset
 #   make check                every test on every kernel of the matrix
 #   make check KERNELS="debian-6.12"   the same on a subset
+#   make check T=rdma/003     one test (T=rdma: an area; see README, Tests)
 #   make demo                 the main job, in a VM (see README)
 #   make stress               100 unplug cycles under RDMA traffic (debug kernel)
 #   make bench                benchmarks: JSON and PNG in build/bench/
@@ -21,7 +22,8 @@
 # them with the command that fetches it. deps and every target that runs
 # tests (check, demo, stress, bench, lint) install and fetch first.
 
-KERNELS ?= debian-6.1 debian-6.12 debian-7.3 p2pdma-7.3
+# The matrix and every other setting of the tests: tests/settings.
+KERNELS ?= $(shell bash -c '. tests/settings && echo $$KERNELS')
 KERNEL ?= debian-6.12
 VM := tests/vm
 
