@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * /dev/p2p_pgmapN: mmap of device memory, poll for hang-up, an info ioctl.
+ * /dev/p2p_pgmapN: mmap of device memory, poll for hang-up, ioctls for
+ * information and placement.
  *
- * Mappings are MAP_SHARED; the file offset is the offset into the device
- * memory, so every process mapping an offset shares its folio. Folios are
- * requested and inserted at fault time, never at mmap time: a page inserted
- * by ->mmap() sits in page tables before the VMA is linked into the file's
- * address space, where a concurrent remove's unmap_mapping_range() cannot
- * see it. A fault, by contrast, runs on a linked VMA and is serialised
- * against the move to dying by pdm->lock, so once remove has set dying and
- * zapped, no user mapping of device memory is left and none can appear.
+ * Each open file owns memory of its own (owner.c): mmap offsets are
+ * offsets into it. Mappings are MAP_SHARED. Folios are taken and inserted
+ * at fault time, never at mmap time: a page inserted by ->mmap() sits in
+ * page tables before the VMA is linked into the file's address space, where
+ * a concurrent remove's unmap_mapping_range() cannot see it. A fault, by
+ * contrast, runs on a linked VMA and holds the device's lock for reading,
+ * which the move to dying takes for writing, so once remove has set dying
+ * and zapped, no user mapping of device memory is left and none can
+ * appear. Faults of different files share that lock: one file's fault
+ * never waits for another's zeroing.
  *
  * Every open file of a device uses the address space of one private inode
  * (not the device node's, which differs per node and per mount of devtmpfs),
@@ -38,7 +41,6 @@
 /* First report of who holds memory after this, then every 10 s. */
 #define P2P_PGMAP_REPORT_FIRST	(2 * HZ)
 #define P2P_PGMAP_REPORT_EVERY	(10 * HZ)
-#define P2P_PGMAP_REPORT_MAX	16
 
 static dev_t p2p_pgmap_devt;
 static DEFINE_IDA(p2p_pgmap_ida);
@@ -65,204 +67,104 @@ static struct file_system_type p2p_pgmap_fs_type = {
 	.kill_sb = kill_anon_super,
 };
 
-/* Holders: who maps device memory, for the report while remove waits. */
-
-static void p2p_pgmap_holder_add(struct p2p_pgmap_dev *pdm,
-				 struct mm_struct *mm)
-{
-	struct p2p_pgmap_holder *holder, *new;
-
-	/* May fail: the holder is then left out of reports, nothing else. */
-	new = kzalloc_obj(*new, GFP_KERNEL);
-
-	spin_lock(&pdm->holders_lock);
-	list_for_each_entry(holder, &pdm->holders, node) {
-		if (holder->mm == mm) {
-			holder->nr_vmas++;
-			spin_unlock(&pdm->holders_lock);
-			kfree(new);
-			return;
-		}
-	}
-	if (new) {
-		new->mm = mm;
-		new->nr_vmas = 1;
-		/* On fork, current is the parent of @mm's process. */
-		new->tgid = task_tgid_nr(current);
-		new->forked = current->mm != mm;
-		get_task_comm(new->comm, current);
-		list_add_tail(&new->node, &pdm->holders);
-	}
-	spin_unlock(&pdm->holders_lock);
-}
-
-static void p2p_pgmap_holder_del(struct p2p_pgmap_dev *pdm,
-				 struct mm_struct *mm)
-{
-	struct p2p_pgmap_holder *holder, *found = NULL;
-
-	spin_lock(&pdm->holders_lock);
-	list_for_each_entry(holder, &pdm->holders, node) {
-		if (holder->mm == mm) {
-			if (!--holder->nr_vmas) {
-				list_del(&holder->node);
-				found = holder;
-			}
-			break;
-		}
-	}
-	spin_unlock(&pdm->holders_lock);
-	kfree(found);
-}
-
 /*
  * While remove waits in memunmap_pages() for folios still referenced
  * (typically pinned, e.g. by RDMA memory registrations, since user
  * mappings are already zapped), say so every 10 s and name the processes
- * that map the device.
+ * whose files' memory it is.
  */
 static void p2p_pgmap_report_holders(struct work_struct *work)
 {
 	struct p2p_pgmap_dev *pdm = container_of(to_delayed_work(work),
 						 struct p2p_pgmap_dev,
 						 holders_report);
-	struct p2p_pgmap_holder *holder;
 	unsigned long in_use = pgmap_folios_in_use(pdm->pool);
-	unsigned int shown = 0;
 
 	if (!in_use)
 		return;
 
 	dev_warn(&pdm->dev, "remove waits for %lu folios of device memory still referenced\n",
 		 in_use);
-	spin_lock(&pdm->holders_lock);
-	list_for_each_entry(holder, &pdm->holders, node) {
-		if (shown++ == P2P_PGMAP_REPORT_MAX) {
-			dev_warn(&pdm->dev, "  and more processes\n");
-			break;
-		}
-		dev_warn(&pdm->dev, "  mapped by %spid %d (%s), mappings: %u\n",
-			 holder->forked ? "a child of " : "", holder->tgid,
-			 holder->comm, holder->nr_vmas);
-	}
-	if (!shown)
-		dev_warn(&pdm->dev, "  by no mapping any more: pinned by processes that unmapped it, or in flight\n");
-	spin_unlock(&pdm->holders_lock);
-
+	p2p_pgmap_owners_report(pdm);
 	schedule_delayed_work(&pdm->holders_report, P2P_PGMAP_REPORT_EVERY);
 }
 
-/* The VMA */
-
-static void p2p_pgmap_vm_open(struct vm_area_struct *vma)
-{
-	p2p_pgmap_holder_add(vma->vm_file->private_data, vma->vm_mm);
-}
-
-static void p2p_pgmap_vm_close(struct vm_area_struct *vma)
-{
-	p2p_pgmap_holder_del(vma->vm_file->private_data, vma->vm_mm);
-}
-
 /*
- * Zero device memory through the kernel's map of the BAR, which is
- * uncached: with plain 8-byte stores, the widest a CPU issues there outside
- * vector registers. String stores gain nothing on uncached memory (the
- * rep stosb of clear_page() even goes out a byte at a time), and emulators
- * run them an iteration at a time. WRITE_ONCE() keeps the compiler from
- * turning the loop back into a memset().
+ * New memory for the faulting page of the file and the pages after it, up
+ * to the next P2P_PGMAP_FAULT_BATCH boundary of the file or the end of the
+ * VMA, mapped with one vm_insert_pages(). owner.c zeroes it before any
+ * page can be mapped. Afterwards the driver drops its own references on
+ * every path: the page tables (and any pins taken through them) hold the
+ * only ones, and a folio that could not be inserted goes straight back to
+ * the pool.
  */
-static void p2p_pgmap_zero(void *addr, size_t len)
+static vm_fault_t p2p_pgmap_fault_new(struct p2p_pgmap_owner *owner,
+				      struct vm_fault *vmf)
 {
-	u64 *word = addr, *end = addr + len;
-
-	while (word < end) {
-		for (int i = 0; i < 8; i++)
-			WRITE_ONCE(word[i], 0);
-		word += 8;
-	}
-}
-
-/*
- * Map the faulting folio and the free ones after it, up to the next
- * P2P_PGMAP_FAULT_BATCH boundary of device memory or the end of the VMA,
- * with one request and one vm_insert_pages(). Called with pdm->lock held,
- * so no other request can take them. Each folio is zeroed first, so a new
- * user never sees a previous user's bytes. Afterwards the driver drops its
- * own references on every path: the page tables (and any pins taken
- * through them) hold the only ones, and a folio that could not be inserted
- * goes straight back to the pool.
- */
-static vm_fault_t p2p_pgmap_fault_batch(struct p2p_pgmap_dev *pdm,
-					struct vm_fault *vmf, u64 offset)
-{
+	struct p2p_pgmap_dev *pdm = owner->pdm;
 	struct vm_area_struct *vma = vmf->vma;
-	u64 batch_end = round_up(offset + 1, P2P_PGMAP_FAULT_BATCH * PAGE_SIZE);
-	u64 vma_end = offset + (vma->vm_end - vmf->address);
+	pgoff_t pgoff = vmf->pgoff;
+	unsigned long batch_end = round_up(pgoff + 1, P2P_PGMAP_FAULT_BATCH);
+	unsigned long vma_end = pgoff + ((vma->vm_end - vmf->address) >> PAGE_SHIFT);
 	unsigned long nr, i, not_inserted;
-	u64 len;
-	int err;
+	int got, err;
 
-	len = min3(batch_end, vma_end, pdm->size) - offset;
-	len = pgmap_folio_free_run(pdm->pool, offset, len);
-	/* Only faults request folios, and they hold pdm->lock. */
-	if (!len || pgmap_request_folios(pdm->pool, offset, len, pdm->fault_folios))
+	nr = min3(batch_end, vma_end, (unsigned long)(pdm->size >> PAGE_SHIFT)) - pgoff;
+	got = p2p_pgmap_owner_alloc(owner, pgoff, nr);
+	switch (got) {
+	case -ENOSPC:
+		dev_info_ratelimited(&pdm->dev, "%s[%d]: SIGBUS, no free device memory\n",
+				     current->comm, task_tgid_nr(current));
+		return VM_FAULT_SIGBUS;
+	case -EDQUOT:
+		dev_info_ratelimited(&pdm->dev, "%s[%d]: SIGBUS, the file holds file_limit (%lu bytes) already\n",
+				     current->comm, task_tgid_nr(current),
+				     READ_ONCE(p2p_pgmap_file_limit));
+		return VM_FAULT_SIGBUS;
+	case -ENOMEM:
+		return VM_FAULT_OOM;
+	}
+	if (got < 0)
 		return VM_FAULT_SIGBUS;
 
-	/* The folios of a request are contiguous in the kernel's map. */
-	p2p_pgmap_zero(folio_address(pdm->fault_folios[0]), len);
-	nr = len >> PAGE_SHIFT;
-	for (i = 0; i < nr; i++)
-		pdm->fault_pages[i] = folio_page(pdm->fault_folios[i], 0);
-	not_inserted = nr;
-	err = vm_insert_pages(vma, vmf->address, pdm->fault_pages, &not_inserted);
-	pgmap_release_folios(pdm->fault_folios, nr);
+	for (i = 0; i < got; i++)
+		owner->fault_pages[i] = folio_page(owner->fault_folios[i], 0);
+	not_inserted = got;
+	err = vm_insert_pages(vma, vmf->address, owner->fault_pages, &not_inserted);
+	pgmap_release_folios(owner->fault_folios, got);
 
 	/* The faulting page is the first: mapped unless nothing was. */
-	if (not_inserted < nr || err == -EBUSY)	/* -EBUSY: raced with a fault */
+	if (not_inserted < got || err == -EBUSY)	/* -EBUSY: raced with a fault */
 		return VM_FAULT_NOPAGE;
 	return err == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
 }
 
 /*
- * A folio that is free is mapped with the free ones after it; one that
- * another mapper has is shared, one page at a time (only the faulting
- * one: sharing is rare and its neighbours may belong to nobody yet).
+ * A page of the file that has memory (mapped elsewhere, or pinned) is
+ * mapped again, one page at a time: sharing is rare, and its neighbours
+ * may have no memory yet. One that has none gets new memory.
  */
 static vm_fault_t p2p_pgmap_fault(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
-	struct p2p_pgmap_dev *pdm = vma->vm_file->private_data;
-	u64 offset = (u64)vmf->pgoff << PAGE_SHIFT;
-	struct folio *folio = NULL;
+	struct p2p_pgmap_owner *owner = vma->vm_file->private_data;
+	struct p2p_pgmap_dev *pdm = owner->pdm;
+	struct folio *folio;
 	vm_fault_t ret;
 	int err;
 
-	mutex_lock(&pdm->lock);
-	if (pdm->dying || offset >= pdm->size) {
-		ret = VM_FAULT_SIGBUS;
-		goto out;
+	down_read(&pdm->lock);
+	if (pdm->dying || vmf->pgoff >= pdm->size >> PAGE_SHIFT) {
+		up_read(&pdm->lock);
+		return VM_FAULT_SIGBUS;
 	}
 
-	switch (pgmap_folio_state(pdm->pool, offset)) {
-	case PGMAP_FOLIO_FREE:
-		ret = p2p_pgmap_fault_batch(pdm, vmf, offset);
-		goto out;
-	case PGMAP_FOLIO_IN_USE:
-		folio = pgmap_folio_try_get(pdm->pool, offset);
-		if (folio)
-			break;
-		fallthrough;
-	case PGMAP_FOLIO_RETURNING:
-		/*
-		 * Its last user just let go. Complete the return if the core
-		 * is done with it and let the access fault again.
-		 */
-		pgmap_folio_pool_drain(pdm->pool);
-		ret = VM_FAULT_NOPAGE;
+	mutex_lock(&owner->lock);
+	folio = p2p_pgmap_owner_folio(owner, vmf->pgoff);
+	if (!folio) {
+		ret = p2p_pgmap_fault_new(owner, vmf);
 		goto out;
 	}
-
 	err = vm_insert_page(vma, vmf->address, folio_page(folio, 0));
 	folio_put(folio);
 	if (err == -ENOMEM)
@@ -272,13 +174,12 @@ static vm_fault_t p2p_pgmap_fault(struct vm_fault *vmf)
 	else
 		ret = VM_FAULT_NOPAGE;
 out:
-	mutex_unlock(&pdm->lock);
+	mutex_unlock(&owner->lock);
+	up_read(&pdm->lock);
 	return ret;
 }
 
 static const struct vm_operations_struct p2p_pgmap_vm_ops = {
-	.open = p2p_pgmap_vm_open,
-	.close = p2p_pgmap_vm_close,
 	.fault = p2p_pgmap_fault,
 };
 
@@ -288,6 +189,7 @@ static int p2p_pgmap_check_vma(struct p2p_pgmap_dev *pdm,
 {
 	unsigned long len = vma->vm_end - vma->vm_start;
 	unsigned long nr_pages = pdm->size >> PAGE_SHIFT;
+	unsigned long limit = READ_ONCE(p2p_pgmap_file_limit);
 
 	if (pdm->dying) {
 		dev_info_ratelimited(&pdm->dev, "%s[%d]: fail, device is going away\n",
@@ -306,22 +208,29 @@ static int p2p_pgmap_check_vma(struct p2p_pgmap_dev *pdm,
 	}
 	if (vma->vm_pgoff >= nr_pages ||
 	    len >> PAGE_SHIFT > nr_pages - vma->vm_pgoff) {
-		dev_info_ratelimited(&pdm->dev, "%s[%d]: fail, mapping %#lx bytes at offset %#llx beyond device memory (%#llx bytes)\n",
+		dev_info_ratelimited(&pdm->dev, "%s[%d]: fail, mapping %#lx bytes at offset %#llx beyond the size of device memory (%#llx bytes)\n",
 				     current->comm, task_tgid_nr(current), len,
 				     (u64)vma->vm_pgoff << PAGE_SHIFT, pdm->size);
 		return -EINVAL;
+	}
+	if (limit && len > limit) {
+		dev_info_ratelimited(&pdm->dev, "%s[%d]: fail, mapping %#lx bytes, more than one file may hold (file_limit %#lx)\n",
+				     current->comm, task_tgid_nr(current), len,
+				     limit);
+		return -ENOMEM;
 	}
 	return 0;
 }
 
 static int p2p_pgmap_mmap(struct file *file, struct vm_area_struct *vma)
 {
-	struct p2p_pgmap_dev *pdm = file->private_data;
+	struct p2p_pgmap_owner *owner = file->private_data;
+	struct p2p_pgmap_dev *pdm = owner->pdm;
 	int err;
 
-	mutex_lock(&pdm->lock);
+	down_read(&pdm->lock);
 	err = p2p_pgmap_check_vma(pdm, vma);
-	mutex_unlock(&pdm->lock);
+	up_read(&pdm->lock);
 	if (err)
 		return err;
 
@@ -344,67 +253,100 @@ static int p2p_pgmap_mmap(struct file *file, struct vm_area_struct *vma)
 	p2p_compat_vm_flags_set(vma, VM_MIXEDMAP | VM_DONTEXPAND | VM_DONTDUMP);
 	p2p_compat_vm_flags_clear(vma, VM_MAYEXEC);
 	vma->vm_ops = &p2p_pgmap_vm_ops;
-	p2p_pgmap_holder_add(pdm, vma->vm_mm);
 	return 0;
 }
 
 static __poll_t p2p_pgmap_poll(struct file *file, poll_table *wait)
 {
-	struct p2p_pgmap_dev *pdm = file->private_data;
+	struct p2p_pgmap_owner *owner = file->private_data;
 
-	poll_wait(file, &pdm->poll_wait, wait);
-	return READ_ONCE(pdm->dying) ? EPOLLHUP | EPOLLERR : 0;
+	poll_wait(file, &owner->pdm->poll_wait, wait);
+	return READ_ONCE(owner->pdm->dying) ? EPOLLHUP | EPOLLERR : 0;
 }
 
-static long p2p_pgmap_ioctl(struct file *file, unsigned int cmd,
-			    unsigned long arg)
+/*
+ * P2P_PGMAP_IOC_INFO. The structure grew when memory became per file; a
+ * caller built with the shorter one (its size is in the ioctl number) gets
+ * the fields it knows.
+ */
+static long p2p_pgmap_ioctl_info(struct p2p_pgmap_owner *owner,
+				 unsigned int cmd, void __user *arg)
 {
-	struct p2p_pgmap_dev *pdm = file->private_data;
+	struct p2p_pgmap_dev *pdm = owner->pdm;
+	struct p2p_pgmap_usage dev = {}, file = {};
 	struct p2p_pgmap_info info = {};
+	size_t size = _IOC_SIZE(cmd);
 
-	if (cmd != P2P_PGMAP_IOC_INFO)
+	if (size < offsetof(struct p2p_pgmap_info, mapped_bytes) ||
+	    size > sizeof(info))
 		return -ENOTTY;
 
-	mutex_lock(&pdm->lock);
+	down_read(&pdm->lock);
 	info.size = pdm->size;
 	info.bar_offset = pdm->bar_offset;
 	info.bar = pdm->bar;
 	info.state = p2p_pgmap_state(pdm);
 	info.page_size = PAGE_SIZE;
 	info.flags = pdm->via_p2pdma_core ? P2P_PGMAP_INFO_P2PDMA : 0;
+	info.file_limit = READ_ONCE(p2p_pgmap_file_limit);
 	if (pdm->pool) {
 		info.free_bytes = pgmap_folio_pool_free_bytes(pdm->pool);
 		info.folios_in_use = pgmap_folios_in_use(pdm->pool);
+		p2p_pgmap_dev_usage(pdm, &dev);
+		p2p_pgmap_owner_usage(owner, &file);
 	}
-	mutex_unlock(&pdm->lock);
+	up_read(&pdm->lock);
+	info.mapped_bytes = dev.mapped;
+	info.pinned_only_bytes = dev.pinned_only;
+	info.file_held_bytes = file.held;
+	info.file_mapped_bytes = file.mapped;
+	info.file_pinned_bytes = file.pinned;
 
-	if (copy_to_user((void __user *)arg, &info, sizeof(info)))
+	if (copy_to_user(arg, &info, size))
 		return -EFAULT;
 	return 0;
+}
+
+static long p2p_pgmap_ioctl(struct file *file, unsigned int cmd,
+			    unsigned long arg)
+{
+	struct p2p_pgmap_owner *owner = file->private_data;
+
+	if (_IOC_TYPE(cmd) == P2P_PGMAP_IOC_MAGIC && _IOC_NR(cmd) == 0 &&
+	    _IOC_DIR(cmd) == _IOC_READ)
+		return p2p_pgmap_ioctl_info(owner, cmd, (void __user *)arg);
+	if (cmd == P2P_PGMAP_IOC_PLACEMENT)
+		return p2p_pgmap_owner_placement(owner, (void __user *)arg);
+	return -ENOTTY;
 }
 
 static int p2p_pgmap_open(struct inode *inode, struct file *file)
 {
 	struct p2p_pgmap_dev *pdm =
 		container_of(inode->i_cdev, struct p2p_pgmap_dev, cdev);
+	struct p2p_pgmap_owner *owner;
 
 	if (READ_ONCE(pdm->dying))
 		return -ENXIO;
 
-	get_device(&pdm->dev);
-	file->private_data = pdm;
+	owner = p2p_pgmap_owner_create(pdm);
+	if (!owner)
+		return -ENOMEM;
+	file->private_data = owner;
 	file->f_mapping = pdm->inode->i_mapping;
 	return 0;
 }
 
 static int p2p_pgmap_release(struct inode *inode, struct file *file)
 {
-	struct p2p_pgmap_dev *pdm = file->private_data;
-
-	put_device(&pdm->dev);
+	p2p_pgmap_owner_close(file->private_data);
 	return 0;
 }
 
+/*
+ * msync(): stores to device memory go straight to the device (the mapping
+ * is uncached) and no page cache stands in between: nothing to write back.
+ */
 static const struct file_operations p2p_pgmap_fops = {
 	.owner = THIS_MODULE,
 	.open = p2p_pgmap_open,
@@ -413,6 +355,7 @@ static const struct file_operations p2p_pgmap_fops = {
 	.poll = p2p_pgmap_poll,
 	.unlocked_ioctl = p2p_pgmap_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
+	.fsync = noop_fsync,
 	.llseek = noop_llseek,
 };
 
@@ -420,17 +363,11 @@ static const struct file_operations p2p_pgmap_fops = {
 static void p2p_pgmap_dev_release(struct device *dev)
 {
 	struct p2p_pgmap_dev *pdm = container_of(dev, struct p2p_pgmap_dev, dev);
-	struct p2p_pgmap_holder *holder, *next;
 
-	/* Only a failed mmap_region() after our ->mmap() (6.1) leaves any. */
-	list_for_each_entry_safe(holder, next, &pdm->holders, node)
-		kfree(holder);
 	if (pdm->inode)
 		iput(pdm->inode);
 	ida_free(&p2p_pgmap_ida, pdm->minor);
 	pci_dev_put(pdm->pdev);
-	kfree(pdm->fault_pages);
-	kfree(pdm->fault_folios);
 	kfree(pdm);
 }
 
@@ -459,14 +396,10 @@ struct p2p_pgmap_dev *p2p_pgmap_dev_create(struct pci_dev *pdev)
 	}
 
 	pdm->pdev = pci_dev_get(pdev);
-	pdm->fault_folios = kcalloc(P2P_PGMAP_FAULT_BATCH,
-				    sizeof(*pdm->fault_folios), GFP_KERNEL);
-	pdm->fault_pages = kcalloc(P2P_PGMAP_FAULT_BATCH,
-				   sizeof(*pdm->fault_pages), GFP_KERNEL);
-	mutex_init(&pdm->lock);
+	init_rwsem(&pdm->lock);
 	init_waitqueue_head(&pdm->poll_wait);
-	spin_lock_init(&pdm->holders_lock);
-	INIT_LIST_HEAD(&pdm->holders);
+	mutex_init(&pdm->owners_lock);
+	INIT_LIST_HEAD(&pdm->owners);
 	INIT_DELAYED_WORK(&pdm->holders_report, p2p_pgmap_report_holders);
 
 	device_initialize(&pdm->dev);
@@ -477,10 +410,6 @@ struct p2p_pgmap_dev *p2p_pgmap_dev_create(struct pci_dev *pdev)
 	cdev_init(&pdm->cdev, &p2p_pgmap_fops);
 	pdm->cdev.owner = THIS_MODULE;
 
-	if (!pdm->fault_folios || !pdm->fault_pages) {
-		err = -ENOMEM;
-		goto out_put;
-	}
 	err = dev_set_name(&pdm->dev, "p2p_pgmap%d", pdm->minor);
 	if (err)
 		goto out_put;
@@ -516,14 +445,14 @@ int p2p_pgmap_cdev_add(struct p2p_pgmap_dev *pdm)
  *
  * Refuses new mappings, folios and opens, zaps every user mapping (later
  * accesses get SIGBUS), wakes poll() waiters with POLLHUP | POLLERR, removes
- * the device node and, if folios are still referenced, starts reporting who
- * maps the device. The caller then waits for the folios in memunmap_pages().
+ * the device node and, if folios are still referenced, starts reporting
+ * whose memory they are. The caller then waits for the folios in memunmap_pages().
  */
 void p2p_pgmap_cdev_revoke(struct p2p_pgmap_dev *pdm)
 {
-	mutex_lock(&pdm->lock);
+	down_write(&pdm->lock);
 	WRITE_ONCE(pdm->dying, true);
-	mutex_unlock(&pdm->lock);
+	up_write(&pdm->lock);
 
 	unmap_mapping_range(pdm->inode->i_mapping, 0, 0, 1);
 	wake_up_all(&pdm->poll_wait);

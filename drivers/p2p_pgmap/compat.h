@@ -134,6 +134,21 @@ static inline void pgmap_compat_call_free(const struct dev_pagemap_ops *ops,
 #define kzalloc_obj(obj, gfp)	kzalloc(sizeof(obj), gfp)
 #endif
 
+/*
+ * The owner's word in a ZONE_DEVICE folio: zone_device_data, a field of
+ * struct page on every kernel of the matrix (7.x adds accessors for it).
+ * The memmap's set-up starts it NULL.
+ */
+static inline void *p2p_compat_folio_zdd(struct folio *folio)
+{
+	return folio->page.zone_device_data;
+}
+
+static inline void p2p_compat_folio_set_zdd(struct folio *folio, void *data)
+{
+	folio->page.zone_device_data = data;
+}
+
 /* vm_flags became read-only with accessors in 6.3. */
 static inline void p2p_compat_vm_flags_set(struct vm_area_struct *vma,
 					   vm_flags_t flags)

@@ -81,6 +81,8 @@ static void p2p_pgmap_folio_free(struct folio *folio)
 	/* For the remove log: when did the last user let go? */
 	if (READ_ONCE(pdm->dying))
 		WRITE_ONCE(pdm->t_last_free, ktime_get());
+	/* No longer its file's, before the pool can hand it out again. */
+	p2p_pgmap_folio_freed(folio);
 	pgmap_folio_return(pdm->pool, folio);
 #ifdef P2P_PGMAP_VIA_CORE_RESOURCE
 	/* Last thing: this may let remove finish and free @pdm. */
@@ -216,12 +218,12 @@ static void p2p_pgmap_teardown(void *data)
 	cancel_delayed_work_sync(&pdm->core_pool_work);
 #endif
 
-	mutex_lock(&pdm->lock);
+	down_write(&pdm->lock);
 	pool = pdm->pool;
 	pdm->pool = NULL;
 	WRITE_ONCE(pdm->dying, true);
 	pdm->gone = true;
-	mutex_unlock(&pdm->lock);
+	up_write(&pdm->lock);
 
 	pgmap_folio_pool_destroy(pool);
 	p2p_pgmap_log_remove(pdm);

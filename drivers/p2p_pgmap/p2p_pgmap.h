@@ -13,41 +13,96 @@
 #include <linux/memremap.h>
 #include <linux/mutex.h>
 #include <linux/pci.h>
+#include <linux/refcount.h>
+#include <linux/rwsem.h>
 #include <linux/sched.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
+#include <linux/xarray.h>
 
 struct inode;
 struct pgmap_folio_pool;
 
-/**
- * struct p2p_pgmap_holder - a process that maps device memory
- * @node: in p2p_pgmap_dev.holders
- * @mm: the address space holding the mappings (compared, never used)
- * @tgid: the process that created the first mapping in @mm
- * @comm: its name
- * @forked: @mm got its first mapping by fork(): @tgid is the parent
- * @nr_vmas: mappings of the device in @mm
- *
- * Kept so that a remove waiting for device memory can say who holds it.
- */
-struct p2p_pgmap_holder {
-	struct list_head node;
-	struct mm_struct *mm;
-	pid_t tgid;
-	char comm[TASK_COMM_LEN];
-	bool forked;
-	unsigned int nr_vmas;
-};
-
 /*
- * A fault on a free folio maps it and the free folios after it up to the
- * next boundary of this many pages of device memory (2 MiB with 4 KiB
- * pages) or the end of the VMA: the first touch of a large mapping costs
- * one fault, one request and one page-table walk per batch, not per page.
+ * A fault on a page of a file that has no memory yet takes memory for it
+ * and for the pages after it, up to the next boundary of this many pages
+ * of the file (2 MiB with 4 KiB pages) or the end of the VMA, as one run
+ * placed at the same offset from a 2 MiB boundary of the BAR where the
+ * pool has one: the first touch of a large mapping costs one fault, one
+ * allocation and one page-table walk per batch, not per page.
  */
 #define P2P_PGMAP_FAULT_BATCH	512
+
+/**
+ * struct p2p_pgmap_owner - the device memory of one open file
+ * @pdm: the device
+ * @node: in p2p_pgmap_dev.owners
+ * @ref: held by the open file and by each extent of the file's memory
+ * @tgid: the process that opened the file
+ * @comm: its name
+ * @closed: the file is closed; pins keep some of its memory
+ * @lock: serialises the file's faults and placement queries
+ * @map: page index of the file -> its struct p2p_pgmap_extent
+ * @nr_held: folios of the file's memory not yet freed
+ * @fault_folios: a fault's batch, under @lock
+ * @fault_pages: the same, as vm_insert_pages() takes them
+ * @free_work: frees the owner in process context
+ *
+ * An owner outlives its file while pins hold folios it took, so that the
+ * remove report and the owners file can still name the process.
+ */
+struct p2p_pgmap_owner {
+	struct p2p_pgmap_dev *pdm;
+	struct list_head node;
+	refcount_t ref;
+	pid_t tgid;
+	char comm[TASK_COMM_LEN];
+	bool closed;
+	struct mutex lock;		/* faults and placement of this file */
+	struct xarray map;
+	atomic_long_t nr_held;
+	struct folio **fault_folios;
+	struct page **fault_pages;
+	struct work_struct free_work;
+};
+
+/**
+ * struct p2p_pgmap_extent - a run of an owner's pages, contiguous in the BAR
+ * @owner: whose memory it is
+ * @pgoff: page index of the file of the first page
+ * @first: index of its first folio in the pool
+ * @nr: how many folios
+ * @live: folios of the run not yet freed
+ * @rcu: frees it after readers of @owner's map are done
+ *
+ * Each folio of the run points at it (zone_device_data) while it is the
+ * file's, so a fault can tell a page that is still the file's (mapped
+ * elsewhere, or pinned) from one that went back to the pool, and maybe to
+ * another file, since.
+ */
+struct p2p_pgmap_extent {
+	struct p2p_pgmap_owner *owner;
+	pgoff_t pgoff;
+	unsigned long first;
+	unsigned int nr;
+	atomic_t live;
+	struct rcu_head rcu;
+};
+
+/**
+ * struct p2p_pgmap_usage - what device memory is used for
+ * @held: bytes taken and not yet freed
+ * @mapped: bytes mapped by some process
+ * @pinned: bytes with references beyond their mappings (pins, I/O)
+ * @pinned_only: bytes held though mapped by no process
+ */
+struct p2p_pgmap_usage {
+	u64 held;
+	u64 mapped;
+	u64 pinned;
+	u64 pinned_only;
+};
 
 /**
  * struct p2p_pgmap_dev - one bound PCI device
@@ -76,12 +131,14 @@ struct p2p_pgmap_holder {
  * @bar_offset: offset of the memory into the BAR
  * @size: bytes of device memory
  * @via_p2pdma_core: @pgmap was created by the P2PDMA core
- * @lock: serialises faults, mmap and the move to dying
+ * @lock: taken for reading by faults, mmap and readers of @pool, for
+ *	writing by the move to dying and the pool's teardown
  * @dying: remove has started; no new mappings or folios
  * @gone: @pool is torn down
  * @poll_wait: poll() waiters, woken when @dying is set
- * @holders_lock: protects @holders
- * @holders: struct p2p_pgmap_holder list
+ * @owners_lock: protects @owners
+ * @owners: struct p2p_pgmap_owner list, one per open file (and per closed
+ *	one whose memory pins still hold)
  * @holders_report: while remove waits, logs who holds device memory
  * @t_remove: when remove() started (0: it has not)
  * @t_last_free: when the last folio was freed after remove() started
@@ -113,15 +170,13 @@ struct p2p_pgmap_dev {
 	u64 size;
 	bool via_p2pdma_core;
 
-	struct mutex lock;		/* faults, mmap, dying, pool teardown */
-	struct folio **fault_folios;	/* a fault's batch, under lock */
-	struct page **fault_pages;	/* the same, as vm_insert_pages() takes them */
+	struct rw_semaphore lock;	/* pool, dying: see above */
 	bool dying;
 	bool gone;
 	wait_queue_head_t poll_wait;
 
-	spinlock_t holders_lock;	/* protects holders */
-	struct list_head holders;
+	struct mutex owners_lock;	/* protects owners */
+	struct list_head owners;
 	struct delayed_work holders_report;
 
 	ktime_t t_remove;
@@ -136,6 +191,24 @@ void p2p_pgmap_cdev_exit(void);
 struct p2p_pgmap_dev *p2p_pgmap_dev_create(struct pci_dev *pdev);
 int p2p_pgmap_cdev_add(struct p2p_pgmap_dev *pdm);
 void p2p_pgmap_cdev_revoke(struct p2p_pgmap_dev *pdm);
+
+/* owner.c */
+extern unsigned long p2p_pgmap_file_limit;
+struct p2p_pgmap_owner *p2p_pgmap_owner_create(struct p2p_pgmap_dev *pdm);
+void p2p_pgmap_owner_close(struct p2p_pgmap_owner *owner);
+struct folio *p2p_pgmap_owner_folio(struct p2p_pgmap_owner *owner,
+				    pgoff_t pgoff);
+int p2p_pgmap_owner_alloc(struct p2p_pgmap_owner *owner, pgoff_t pgoff,
+			  unsigned long nr);
+void p2p_pgmap_folio_freed(struct folio *folio);
+void p2p_pgmap_owner_usage(struct p2p_pgmap_owner *owner,
+			   struct p2p_pgmap_usage *usage);
+void p2p_pgmap_dev_usage(struct p2p_pgmap_dev *pdm,
+			 struct p2p_pgmap_usage *usage);
+ssize_t p2p_pgmap_owners_show(struct p2p_pgmap_dev *pdm, char *buf);
+void p2p_pgmap_owners_report(struct p2p_pgmap_dev *pdm);
+int p2p_pgmap_owner_placement(struct p2p_pgmap_owner *owner,
+			      void __user *arg);
 
 /* sysfs.c */
 extern const struct attribute_group p2p_pgmap_attr_group;

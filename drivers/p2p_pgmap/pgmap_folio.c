@@ -53,11 +53,18 @@ struct pgmap_folio_pool {
 	unsigned long *returning;	/* freed, core maybe not done yet */
 	unsigned long nr_busy;
 	unsigned long nr_returning;
+	unsigned long cursor;		/* where pgmap_alloc_folios() looks next */
 
 	struct delayed_work return_work;
 };
 
 static void pgmap_folio_return_work(struct work_struct *work);
+
+static unsigned long *pgmap_folio_bitmap_alloc(unsigned long nbits)
+{
+	return kvcalloc(BITS_TO_LONGS(nbits), sizeof(unsigned long),
+			GFP_KERNEL);
+}
 
 /**
  * pgmap_folio_pool_create - create the allocation state for a pgmap
@@ -97,11 +104,16 @@ struct pgmap_folio_pool *pgmap_folio_pool_create(struct dev_pagemap *pgmap)
 	spin_lock_init(&pool->lock);
 	INIT_DELAYED_WORK(&pool->return_work, pgmap_folio_return_work);
 
-	pool->busy = bitmap_zalloc(pool->nr_folios, GFP_KERNEL);
-	pool->returning = bitmap_zalloc(pool->nr_folios, GFP_KERNEL);
+	/*
+	 * Two bits per folio: 8 MiB each for a 256 GiB BAR, more than one
+	 * kmalloc() can give (bitmap_zalloc() fails above 128 GiB), so
+	 * kvcalloc(), which falls back to vmalloc.
+	 */
+	pool->busy = pgmap_folio_bitmap_alloc(pool->nr_folios);
+	pool->returning = pgmap_folio_bitmap_alloc(pool->nr_folios);
 	if (!pool->busy || !pool->returning) {
-		bitmap_free(pool->returning);
-		bitmap_free(pool->busy);
+		kvfree(pool->returning);
+		kvfree(pool->busy);
 		kfree(pool);
 		return ERR_PTR(-ENOMEM);
 	}
@@ -176,8 +188,8 @@ void pgmap_folio_pool_destroy(struct pgmap_folio_pool *pool)
 	cancel_delayed_work_sync(&pool->return_work);
 	WARN(pool->nr_busy, "destroying a pool with %lu folios still handed out\n",
 	     pool->nr_busy);
-	bitmap_free(pool->returning);
-	bitmap_free(pool->busy);
+	kvfree(pool->returning);
+	kvfree(pool->busy);
 	kfree(pool);
 }
 EXPORT_SYMBOL_GPL(pgmap_folio_pool_destroy);
@@ -189,6 +201,44 @@ static bool pgmap_folio_range_ok(const struct pgmap_folio_pool *pool,
 
 	return len && PAGE_ALIGNED(offset) && PAGE_ALIGNED(len) &&
 	       offset < size && len <= size - offset;
+}
+
+/*
+ * How many of the free folios from @first on (at most @nr) have only
+ * their idle references: a free folio with a stray reference would be
+ * corrupted by reuse. Under the pool's lock.
+ */
+static unsigned long pgmap_folio_idle_run(struct pgmap_folio_pool *pool,
+					  unsigned long first, unsigned long nr)
+{
+	int idle = pgmap_compat_idle_refs(pool->pgmap);
+	unsigned long i;
+
+	for (i = 0; i < nr; i++)
+		if (folio_ref_count(pfn_folio(pool->base_pfn + first + i)) != idle)
+			break;
+	return i;
+}
+
+/*
+ * Hand out the free, idle folios @first to @first + @nr - 1: mark them busy,
+ * give each one pgmap reference (the caller holds the first) and a count
+ * of one. Under the pool's lock.
+ */
+static void pgmap_folio_take(struct pgmap_folio_pool *pool, unsigned long first,
+			     unsigned long nr, struct folio **folios)
+{
+	unsigned long i;
+
+	bitmap_set(pool->busy, first, nr);
+	WRITE_ONCE(pool->nr_busy, pool->nr_busy + nr);
+	if (nr > 1)
+		percpu_ref_get_many(&pool->pgmap->ref, nr - 1);
+	for (i = 0; i < nr; i++) {
+		folios[i] = pfn_folio(pool->base_pfn + first + i);
+		pgmap_compat_folio_init_ref(pool->pgmap, folios[i]);
+	}
+	pool->cursor = first + nr;
 }
 
 /**
@@ -208,17 +258,20 @@ static bool pgmap_folio_range_ok(const struct pgmap_folio_pool *pool,
  * The caller must know the pgmap is live and the folios are free:
  * requesting from a dying pgmap, or a folio that is in use or still
  * returning, is a caller bug that warns once and fails without changing
- * anything.
+ * anything. A free folio may still carry a passing reference (a
+ * speculative one, from GUP-fast or a PFN walker, dropped at once): the
+ * request then fails with -EAGAIN, without a warning, and may be retried.
  *
  * Context: any context; does not sleep.
  * Return: 0, -EINVAL for a range outside the pgmap or not page aligned,
- * -ENXIO if the pgmap is dying, -EBUSY if a folio of the range is not free.
+ * -ENXIO if the pgmap is dying, -EBUSY if a folio of the range is not free,
+ * -EAGAIN if one is free but momentarily referenced.
  */
 int pgmap_request_folios(struct pgmap_folio_pool *pool, u64 offset, u64 len,
 			 struct folio **folios)
 {
 	struct percpu_ref *ref = &pool->pgmap->ref;
-	unsigned long first, nr, i, busy;
+	unsigned long first, nr, busy;
 	unsigned long flags;
 
 	if (!pgmap_folio_range_ok(pool, offset, len))
@@ -236,21 +289,13 @@ int pgmap_request_folios(struct pgmap_folio_pool *pool, u64 offset, u64 len,
 	busy = find_next_bit(pool->busy, first + nr, first);
 	if (busy < first + nr)
 		goto not_free;
-	/* A free folio with a stray reference would be corrupted by reuse. */
-	for (busy = first; busy < first + nr; busy++)
-		if (folio_ref_count(pfn_folio(pool->base_pfn + busy)) !=
-		    pgmap_compat_idle_refs(pool->pgmap))
-			goto not_free;
-	bitmap_set(pool->busy, first, nr);
-	WRITE_ONCE(pool->nr_busy, pool->nr_busy + nr);
-	spin_unlock_irqrestore(&pool->lock, flags);
-
-	if (nr > 1)
-		percpu_ref_get_many(ref, nr - 1);
-	for (i = 0; i < nr; i++) {
-		folios[i] = pfn_folio(pool->base_pfn + first + i);
-		pgmap_compat_folio_init_ref(pool->pgmap, folios[i]);
+	if (pgmap_folio_idle_run(pool, first, nr) < nr) {
+		spin_unlock_irqrestore(&pool->lock, flags);
+		percpu_ref_put(ref);
+		return -EAGAIN;
 	}
+	pgmap_folio_take(pool, first, nr, folios);
+	spin_unlock_irqrestore(&pool->lock, flags);
 	return 0;
 
 not_free:
@@ -262,6 +307,117 @@ not_free:
 	return -EBUSY;
 }
 EXPORT_SYMBOL_GPL(pgmap_request_folios);
+
+/*
+ * A run of free, idle folios for pgmap_alloc_folios(), under the pool's
+ * lock: first one of @nr folios starting at a multiple of @align folios
+ * plus @phase, from the cursor on and round once; failing that, the
+ * longest prefix of @nr of the first free run from the cursor on. Returns
+ * the run's length (0: nothing is free) and its start in *@first.
+ */
+static unsigned long pgmap_folio_find_run(struct pgmap_folio_pool *pool,
+					  unsigned long nr, unsigned long align,
+					  unsigned long phase, unsigned long *first)
+{
+	unsigned long size = pool->nr_folios, start, pos, busy, idle, pass;
+
+	start = pool->cursor < size ? pool->cursor : 0;
+	/* Aligned and whole. */
+	for (pass = 0; pass < 2 && nr <= size; pass++) {
+		pos = round_down(pass ? 0 : start, align) + phase;
+		if (pos < (pass ? 0 : start))
+			pos += align;
+		while (pos + nr <= size && (!pass || pos < start + align)) {
+			busy = find_next_bit(pool->busy, pos + nr, pos);
+			if (busy == pos + nr) {
+				idle = pgmap_folio_idle_run(pool, pos, nr);
+				if (idle == nr) {
+					*first = pos;
+					return nr;
+				}
+				busy = pos + idle;
+			}
+			pos = round_down(busy, align) + phase;
+			if (pos <= busy)
+				pos += align;
+		}
+	}
+	/* Anywhere: the first free and idle folios from the cursor, round once. */
+	for (pass = 0; pass < 2; pass++) {
+		pos = pass ? 0 : start;
+		while (pos < (pass ? start : size)) {
+			pos = find_next_zero_bit(pool->busy, size, pos);
+			if (pos >= (pass ? start : size))
+				break;
+			busy = find_next_bit(pool->busy, min(pos + nr, size), pos);
+			idle = pgmap_folio_idle_run(pool, pos, busy - pos);
+			if (idle) {
+				*first = pos;
+				return idle;
+			}
+			pos++;	/* a passing reference: look past it */
+		}
+	}
+	return 0;
+}
+
+/**
+ * pgmap_alloc_folios - take free folios wherever the pool has them
+ * @pool: the pgmap's pool
+ * @len: bytes wanted, page aligned, not zero
+ * @align: preferred alignment of the run in the pgmap, in bytes: a power
+ *	of two, at least PAGE_SIZE
+ * @phase: preferred offset of the run from that alignment, in bytes, page
+ *	aligned and below @align (a caller that will map the folios at a
+ *	virtual address passes the address modulo @align, so that aligned
+ *	blocks of both coincide)
+ * @offset: receives the offset of the run into the pgmap
+ * @folios: receives the folios of the run, in order
+ *
+ * For owners that place memory themselves: takes one run of contiguous
+ * free folios, all of @len where the pool has such a run at the preferred
+ * alignment and phase, else the longest run up to @len of the first free
+ * folios the search finds. The search goes on from where the last one
+ * ended (next fit). Free folios that carry a passing reference are
+ * skipped, not failed on. Each folio taken is as one from
+ * pgmap_request_folios().
+ *
+ * Context: any context; does not sleep. Takes time linear in the number of
+ * folios of the pool when it is nearly full.
+ * Return: the number of folios taken (at least one), -EINVAL for bad
+ * arguments, -ENXIO if the pgmap is dying, -ENOMEM if no folio is free.
+ */
+int pgmap_alloc_folios(struct pgmap_folio_pool *pool, u64 len, u64 align,
+		       u64 phase, u64 *offset, struct folio **folios)
+{
+	struct percpu_ref *ref = &pool->pgmap->ref;
+	unsigned long nr, first, got;
+	unsigned long flags;
+
+	if (!len || !PAGE_ALIGNED(len) || align < PAGE_SIZE ||
+	    !is_power_of_2(align) || !PAGE_ALIGNED(phase) || phase >= align ||
+	    len > pgmap_folio_pool_size(pool))
+		return -EINVAL;
+	nr = len >> PAGE_SHIFT;
+
+	if (!percpu_ref_tryget_live(ref))
+		return -ENXIO;
+
+	spin_lock_irqsave(&pool->lock, flags);
+	got = pgmap_folio_find_run(pool, nr, align >> PAGE_SHIFT,
+				   phase >> PAGE_SHIFT, &first);
+	if (got)
+		pgmap_folio_take(pool, first, got, folios);
+	spin_unlock_irqrestore(&pool->lock, flags);
+
+	if (!got) {
+		percpu_ref_put(ref);
+		return -ENOMEM;
+	}
+	*offset = (u64)first << PAGE_SHIFT;
+	return got;
+}
+EXPORT_SYMBOL_GPL(pgmap_alloc_folios);
 
 /**
  * pgmap_release_folios - drop the caller's reference on requested folios

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * /sys/bus/pci/devices/<bdf>/p2p_pgmap/: what the device offers and how
- * much of it is handed out. The group is removed only after the pgmap is
- * torn down, so folios_in_use can be watched while remove waits.
+ * /sys/bus/pci/devices/<bdf>/p2p_pgmap/: what the device offers, how much
+ * of it is handed out and to whom. The group is removed only after the
+ * pgmap is torn down, so folios_in_use can be watched while remove waits.
  */
 #include <linux/pgmap_folio.h>
 #include <linux/sysfs.h>
@@ -70,10 +70,10 @@ static ssize_t free_bytes_show(struct device *dev,
 	u64 free_bytes = 0;
 
 	if (pdm) {
-		mutex_lock(&pdm->lock);
+		down_read(&pdm->lock);
 		if (pdm->pool)
 			free_bytes = pgmap_folio_pool_free_bytes(pdm->pool);
-		mutex_unlock(&pdm->lock);
+		up_read(&pdm->lock);
 	}
 	return sysfs_emit(buf, "%llu\n", free_bytes);
 }
@@ -86,14 +86,60 @@ static ssize_t folios_in_use_show(struct device *dev,
 	unsigned long in_use = 0;
 
 	if (pdm) {
-		mutex_lock(&pdm->lock);
+		down_read(&pdm->lock);
 		if (pdm->pool)
 			in_use = pgmap_folios_in_use(pdm->pool);
-		mutex_unlock(&pdm->lock);
+		up_read(&pdm->lock);
 	}
 	return sysfs_emit(buf, "%lu\n", in_use);
 }
 static DEVICE_ATTR_RO(folios_in_use);
+
+/* What the device's memory is used for, summed over every owner. */
+static struct p2p_pgmap_usage p2p_pgmap_usage_of(struct p2p_pgmap_dev *pdm)
+{
+	struct p2p_pgmap_usage usage = {};
+
+	if (!pdm)
+		return usage;
+	down_read(&pdm->lock);
+	if (pdm->pool)
+		p2p_pgmap_dev_usage(pdm, &usage);
+	up_read(&pdm->lock);
+	return usage;
+}
+
+static ssize_t mapped_bytes_show(struct device *dev,
+				 struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%llu\n", p2p_pgmap_usage_of(to_pdm(dev)).mapped);
+}
+static DEVICE_ATTR_RO(mapped_bytes);
+
+static ssize_t pinned_only_bytes_show(struct device *dev,
+				      struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%llu\n",
+			  p2p_pgmap_usage_of(to_pdm(dev)).pinned_only);
+}
+static DEVICE_ATTR_RO(pinned_only_bytes);
+
+/* One line per open file, or closed one whose memory pins still hold. */
+static ssize_t owners_show(struct device *dev, struct device_attribute *attr,
+			   char *buf)
+{
+	struct p2p_pgmap_dev *pdm = to_pdm(dev);
+	ssize_t len = 0;
+
+	if (!pdm)
+		return -ENODEV;
+	down_read(&pdm->lock);
+	if (pdm->pool)
+		len = p2p_pgmap_owners_show(pdm, buf);
+	up_read(&pdm->lock);
+	return len;
+}
+static DEVICE_ATTR_RO(owners);
 
 static ssize_t state_show(struct device *dev, struct device_attribute *attr,
 			  char *buf)
@@ -122,6 +168,9 @@ static struct attribute *p2p_pgmap_attrs[] = {
 	&dev_attr_offset.attr,
 	&dev_attr_free_bytes.attr,
 	&dev_attr_folios_in_use.attr,
+	&dev_attr_mapped_bytes.attr,
+	&dev_attr_pinned_only_bytes.attr,
+	&dev_attr_owners.attr,
 	&dev_attr_state.attr,
 	&dev_attr_p2pdma.attr,
 	NULL,

@@ -4,7 +4,8 @@
  *
  * A driver that owns a pgmap (MEMORY_DEVICE_PCI_P2PDMA, or
  * MEMORY_DEVICE_GENERIC up to 6.14; order-0 folios) creates a
- * pgmap_folio_pool for it, requests folios by offset, hands them out (to
+ * pgmap_folio_pool for it, requests folios by offset (or lets the pool
+ * place a run of them: pgmap_alloc_folios()), hands them out (to
  * page tables, pins, DMA), and calls pgmap_folio_return() from its
  * ->folio_free() (->page_free() up to 6.18) callback. Every
  * folio handed out holds exactly one pgmap reference, dropped only once the
@@ -41,6 +42,8 @@ void pgmap_folio_pool_destroy(struct pgmap_folio_pool *pool);
 
 int pgmap_request_folios(struct pgmap_folio_pool *pool, u64 offset, u64 len,
 			 struct folio **folios);
+int pgmap_alloc_folios(struct pgmap_folio_pool *pool, u64 len, u64 align,
+		       u64 phase, u64 *offset, struct folio **folios);
 void pgmap_release_folios(struct folio **folios, unsigned int nr_folios);
 void pgmap_folio_return(struct pgmap_folio_pool *pool, struct folio *folio);
 

@@ -18,6 +18,11 @@
  * Two tests provoke the API's caller-bug warnings on purpose (a request of
  * a busy folio, a request from a dying pgmap): expect one WARNING from
  * pgmap_request_folios() for each in the log of the first run.
+ *
+ * The tests take and drop folios through kp_*() wrappers that count the
+ * references each test holds, so that a test that fails halfway (an
+ * ASSERT ends it with folios out) still has them put back by the exit
+ * handler, and the pgmap torn down, instead of leaking both.
  */
 #include <kunit/test.h>
 #include <linux/completion.h>
@@ -42,7 +47,58 @@ struct kunit_pgmap {
 	struct pgmap_folio_pool *pool;
 	bool unmapped;
 	struct completion unmap_done;
+	unsigned int refs[KP_NR_FOLIOS];	/* references the test holds */
 };
+
+static unsigned long kp_base_pfn(struct kunit_pgmap *kp)
+{
+	return PHYS_PFN(kp->pgmap.range.start);
+}
+
+static void kp_count(struct kunit_pgmap *kp, struct folio **folios,
+		     unsigned int nr, int delta)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr; i++)
+		kp->refs[folio_pfn(folios[i]) - kp_base_pfn(kp)] += delta;
+}
+
+static int kp_request(struct kunit_pgmap *kp, u64 offset, u64 len,
+		      struct folio **folios)
+{
+	int err = pgmap_request_folios(kp->pool, offset, len, folios);
+
+	if (!err)
+		kp_count(kp, folios, len >> PAGE_SHIFT, 1);
+	return err;
+}
+
+static int kp_alloc(struct kunit_pgmap *kp, u64 len, u64 align, u64 phase,
+		    u64 *offset, struct folio **folios)
+{
+	int got = pgmap_alloc_folios(kp->pool, len, align, phase, offset, folios);
+
+	if (got > 0)
+		kp_count(kp, folios, got, 1);
+	return got;
+}
+
+static struct folio *kp_try_get(struct kunit_pgmap *kp, u64 offset)
+{
+	struct folio *folio = pgmap_folio_try_get(kp->pool, offset);
+
+	if (folio)
+		kp_count(kp, &folio, 1, 1);
+	return folio;
+}
+
+static void kp_release(struct kunit_pgmap *kp, struct folio **folios,
+		       unsigned int nr)
+{
+	kp_count(kp, folios, nr, -1);
+	pgmap_release_folios(folios, nr);
+}
 
 static void kunit_pgmap_folio_free(struct folio *folio)
 {
@@ -64,14 +120,18 @@ static int pgmap_folio_test_init(struct kunit *test)
 	struct kunit_pgmap *kp;
 	void *addr;
 
-	kp = kunit_kzalloc(test, sizeof(*kp), GFP_KERNEL);
+	/* Not kunit_kzalloc(): a pgmap that cannot be torn down keeps it. */
+	kp = kzalloc(sizeof(*kp), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, kp);
 	init_completion(&kp->unmap_done);
 
 	kp->res = request_free_mem_region(&iomem_resource, KP_SIZE,
 					  "pgmap_folio_kunit");
-	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(kp->res), "no free region: %ld",
-			       PTR_ERR(kp->res));
+	if (IS_ERR(kp->res)) {
+		KUNIT_FAIL(test, "no free region: %ld", PTR_ERR(kp->res));
+		kfree(kp);
+		return PTR_ERR(kp->res);
+	}
 
 	kp->pgmap.type = MEMORY_DEVICE_PCI_P2PDMA;
 	/* The region may be larger (section aligned): use KP_SIZE of it. */
@@ -83,46 +143,66 @@ static int pgmap_folio_test_init(struct kunit *test)
 	if (IS_ERR(addr)) {
 		release_mem_region(kp->res->start, resource_size(kp->res));
 		KUNIT_FAIL(test, "memremap_pages: %ld", PTR_ERR(addr));
+		kfree(kp);
 		return PTR_ERR(addr);
 	}
 
 	kp->pool = pgmap_folio_pool_create(&kp->pgmap);
 	if (IS_ERR(kp->pool)) {
+		int err = PTR_ERR(kp->pool);
+
 		memunmap_pages(&kp->pgmap);
 		release_mem_region(kp->res->start, resource_size(kp->res));
-		KUNIT_FAIL(test, "pgmap_folio_pool_create: %ld",
-			   PTR_ERR(kp->pool));
-		return PTR_ERR(kp->pool);
+		KUNIT_FAIL(test, "pgmap_folio_pool_create: %d", err);
+		kfree(kp);
+		return err;
 	}
 
 	test->priv = kp;
 	return 0;
 }
 
+/* Every folio back in the pool, within a second; false if not. */
+static bool kp_all_back(struct kunit_pgmap *kp)
+{
+	int tries;
+
+	for (tries = 0; tries < 100; tries++) {
+		pgmap_folio_pool_drain(kp->pool);
+		if (!pgmap_folios_in_use(kp->pool))
+			return true;
+		msleep(10);
+	}
+	return false;
+}
+
 static void pgmap_folio_test_exit(struct kunit *test)
 {
 	struct kunit_pgmap *kp = test->priv;
+	unsigned int i;
 
 	if (!kp)
 		return;
-	/* A test that failed with folios out would hang memunmap_pages(). */
-	if (!kp->unmapped && pgmap_folios_in_use(kp->pool)) {
-		kunit_err(test, "folios leaked by the test; leaking the pgmap\n");
-		return;
-	}
-	if (kp->unmapped && !completion_done(&kp->unmap_done)) {
-		kunit_err(test, "teardown still waiting; leaking the pgmap\n");
-		return;
-	}
-	if (!kp->unmapped)
+	/* What a test that failed halfway still holds. */
+	for (i = 0; i < KP_NR_FOLIOS; i++)
+		for (; kp->refs[i]; kp->refs[i]--)
+			folio_put(pfn_folio(kp_base_pfn(kp) + i));
+	if (kp->unmapped) {
+		if (!wait_for_completion_timeout(&kp->unmap_done, 10 * HZ)) {
+			kunit_err(test, "teardown still waiting; leaking the pgmap\n");
+			return;
+		}
+	} else {
+		/* Waiting in memunmap_pages() for a lost folio would hang. */
+		if (!kp_all_back(kp)) {
+			kunit_err(test, "folios lost by the test; leaking the pgmap\n");
+			return;
+		}
 		memunmap_pages(&kp->pgmap);
+	}
 	pgmap_folio_pool_destroy(kp->pool);
 	release_mem_region(kp->res->start, resource_size(kp->res));
-}
-
-static unsigned long kp_base_pfn(struct kunit_pgmap *kp)
-{
-	return PHYS_PFN(kp->pgmap.range.start);
+	kfree(kp);
 }
 
 /* Requested folios come back, with their accounting, once put. */
@@ -135,7 +215,7 @@ static void pgmap_folio_test_release_accounting(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, pgmap_folio_pool_size(kp->pool), (u64)KP_SIZE);
 	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
 
-	KUNIT_ASSERT_EQ(test, pgmap_request_folios(kp->pool, 2 * PAGE_SIZE,
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 2 * PAGE_SIZE,
 						   4 * PAGE_SIZE, folios), 0);
 	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 4UL);
 	KUNIT_EXPECT_EQ(test, pgmap_folio_pool_free_bytes(kp->pool),
@@ -149,7 +229,7 @@ static void pgmap_folio_test_release_accounting(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, pgmap_folio_state(kp->pool, PAGE_SIZE),
 			PGMAP_FOLIO_FREE);
 
-	pgmap_release_folios(folios, 4);
+	kp_release(kp, folios, 4);
 	pgmap_folio_pool_drain(kp->pool);
 
 	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
@@ -168,10 +248,10 @@ static void pgmap_folio_test_double_request(struct kunit *test)
 	struct kunit_pgmap *kp = test->priv;
 	struct folio *folio, *again[2] = {};
 
-	KUNIT_ASSERT_EQ(test, pgmap_request_folios(kp->pool, 0, PAGE_SIZE,
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, PAGE_SIZE,
 						   &folio), 0);
 	/* Expect a WARNING: the range overlaps the busy folio. */
-	KUNIT_EXPECT_EQ(test, pgmap_request_folios(kp->pool, 0, 2 * PAGE_SIZE,
+	KUNIT_EXPECT_EQ(test, kp_request(kp, 0, 2 * PAGE_SIZE,
 						   again), -EBUSY);
 	KUNIT_EXPECT_NULL(test, again[0]);
 	KUNIT_EXPECT_EQ(test, folio_ref_count(folio), 1);
@@ -179,7 +259,7 @@ static void pgmap_folio_test_double_request(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, pgmap_folio_state(kp->pool, PAGE_SIZE),
 			PGMAP_FOLIO_FREE);
 
-	pgmap_release_folios(&folio, 1);
+	kp_release(kp, &folio, 1);
 	pgmap_folio_pool_drain(kp->pool);
 	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
 }
@@ -190,21 +270,21 @@ static void pgmap_folio_test_out_of_range(struct kunit *test)
 	struct kunit_pgmap *kp = test->priv;
 	struct folio *folio = NULL;
 
-	KUNIT_EXPECT_EQ(test, pgmap_request_folios(kp->pool, KP_SIZE, PAGE_SIZE,
+	KUNIT_EXPECT_EQ(test, kp_request(kp, KP_SIZE, PAGE_SIZE,
 						   &folio), -EINVAL);
-	KUNIT_EXPECT_EQ(test, pgmap_request_folios(kp->pool, KP_SIZE - PAGE_SIZE,
+	KUNIT_EXPECT_EQ(test, kp_request(kp, KP_SIZE - PAGE_SIZE,
 						   2 * PAGE_SIZE, &folio), -EINVAL);
-	KUNIT_EXPECT_EQ(test, pgmap_request_folios(kp->pool, 0, 0, &folio),
+	KUNIT_EXPECT_EQ(test, kp_request(kp, 0, 0, &folio),
 			-EINVAL);
-	KUNIT_EXPECT_EQ(test, pgmap_request_folios(kp->pool, 1, PAGE_SIZE,
+	KUNIT_EXPECT_EQ(test, kp_request(kp, 1, PAGE_SIZE,
 						   &folio), -EINVAL);
-	KUNIT_EXPECT_EQ(test, pgmap_request_folios(kp->pool, 0, PAGE_SIZE + 1,
+	KUNIT_EXPECT_EQ(test, kp_request(kp, 0, PAGE_SIZE + 1,
 						   &folio), -EINVAL);
 	/* offset + len wraps around */
-	KUNIT_EXPECT_EQ(test, pgmap_request_folios(kp->pool, PAGE_SIZE,
+	KUNIT_EXPECT_EQ(test, kp_request(kp, PAGE_SIZE,
 						   U64_MAX & PAGE_MASK, &folio),
 			-EINVAL);
-	KUNIT_EXPECT_EQ(test, pgmap_request_folios(kp->pool, U64_MAX & PAGE_MASK,
+	KUNIT_EXPECT_EQ(test, kp_request(kp, U64_MAX & PAGE_MASK,
 						   2 * PAGE_SIZE, &folio), -EINVAL);
 	KUNIT_EXPECT_NULL(test, folio);
 	KUNIT_EXPECT_NULL(test, pgmap_folio_try_get(kp->pool, KP_SIZE));
@@ -222,7 +302,7 @@ static void pgmap_folio_test_free_run(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, pgmap_folio_free_run(kp->pool, PAGE_SIZE,
 						   3 * PAGE_SIZE),
 			(u64)(3 * PAGE_SIZE));
-	KUNIT_ASSERT_EQ(test, pgmap_request_folios(kp->pool, 8 * PAGE_SIZE,
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 8 * PAGE_SIZE,
 						   PAGE_SIZE, &folio), 0);
 	KUNIT_EXPECT_EQ(test, pgmap_folio_free_run(kp->pool, 2 * PAGE_SIZE,
 						   U64_MAX),
@@ -237,7 +317,7 @@ static void pgmap_folio_test_free_run(struct kunit *test)
 			0ULL);
 	KUNIT_EXPECT_EQ(test, pgmap_folio_free_run(kp->pool, 1, U64_MAX), 0ULL);
 
-	pgmap_release_folios(&folio, 1);
+	kp_release(kp, &folio, 1);
 	pgmap_folio_pool_drain(kp->pool);
 	KUNIT_EXPECT_EQ(test, pgmap_folio_free_run(kp->pool, 0, U64_MAX),
 			(u64)KP_SIZE);
@@ -254,17 +334,17 @@ static void pgmap_folio_test_exhaustion_and_reuse(struct kunit *test)
 	KUNIT_ASSERT_NOT_NULL(test, folios);
 
 	for (round = 0; round < 2; round++) {
-		KUNIT_ASSERT_EQ(test, pgmap_request_folios(kp->pool, 0, KP_SIZE,
+		KUNIT_ASSERT_EQ(test, kp_request(kp, 0, KP_SIZE,
 							   folios), 0);
 		KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool),
 				(unsigned long)KP_NR_FOLIOS);
 		KUNIT_EXPECT_EQ(test, pgmap_folio_pool_free_bytes(kp->pool), 0ULL);
-		KUNIT_EXPECT_EQ(test, pgmap_request_folios(kp->pool,
+		KUNIT_EXPECT_EQ(test, kp_request(kp,
 							   KP_SIZE - PAGE_SIZE,
 							   PAGE_SIZE, &one),
 				-EBUSY);
 
-		pgmap_release_folios(folios, KP_NR_FOLIOS);
+		kp_release(kp, folios, KP_NR_FOLIOS);
 		pgmap_folio_pool_drain(kp->pool);
 		KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
 		KUNIT_EXPECT_EQ(test, pgmap_folio_pool_free_bytes(kp->pool),
@@ -280,18 +360,18 @@ static void pgmap_folio_test_try_get_shares(struct kunit *test)
 	struct folio *folio, *shared;
 
 	KUNIT_EXPECT_NULL(test, pgmap_folio_try_get(kp->pool, 0));
-	KUNIT_ASSERT_EQ(test, pgmap_request_folios(kp->pool, 0, PAGE_SIZE,
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, PAGE_SIZE,
 						   &folio), 0);
-	shared = pgmap_folio_try_get(kp->pool, 0);
+	shared = kp_try_get(kp, 0);
 	KUNIT_ASSERT_PTR_EQ(test, shared, folio);
 	KUNIT_EXPECT_EQ(test, folio_ref_count(folio), 2);
 
-	pgmap_release_folios(&folio, 1);
+	kp_release(kp, &folio, 1);
 	pgmap_folio_pool_drain(kp->pool);
 	KUNIT_EXPECT_EQ(test, pgmap_folio_state(kp->pool, 0), PGMAP_FOLIO_IN_USE);
 	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 1UL);
 
-	pgmap_release_folios(&shared, 1);
+	kp_release(kp, &shared, 1);
 	pgmap_folio_pool_drain(kp->pool);
 	KUNIT_EXPECT_EQ(test, pgmap_folio_state(kp->pool, 0), PGMAP_FOLIO_FREE);
 	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
@@ -310,10 +390,11 @@ static void pgmap_folio_test_return_waits_for_core(struct kunit *test)
 	if (PGMAP_COMPAT_REFCOUNT_REWORK)
 		kunit_skip(test, "since 6.15 the core no longer touches a freed P2PDMA folio");
 
-	KUNIT_ASSERT_EQ(test, pgmap_request_folios(kp->pool, 0, PAGE_SIZE,
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, PAGE_SIZE,
 						   &folio), 0);
 	/* What free_zone_device_folio() does, stopped halfway. */
 	KUNIT_ASSERT_TRUE(test, folio_ref_dec_and_test(folio));
+	kp->refs[0]--;
 	kunit_pgmap_folio_free(folio);
 
 	pgmap_folio_pool_drain(kp->pool);
@@ -374,6 +455,106 @@ static void pgmap_folio_test_generic_needs_callback(struct kunit *test)
 	pgmap_folio_pool_destroy(pool);
 }
 
+/*
+ * pgmap_alloc_folios() places a whole run at the alignment and phase
+ * asked for, skipping aligned blocks that have a busy folio (with 4 KiB
+ * pages: a 64 KiB block is 16 folios).
+ */
+static void pgmap_folio_test_alloc_aligned(struct kunit *test)
+{
+	struct kunit_pgmap *kp = test->priv;
+	struct folio *folios[16], *busy;
+	u64 offset = U64_MAX;
+
+	/* A busy folio in the first block: the run goes to the next one. */
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 3 * PAGE_SIZE, PAGE_SIZE, &busy), 0);
+	KUNIT_ASSERT_EQ(test, kp_alloc(kp, 4 * PAGE_SIZE, SZ_64K, 2 * PAGE_SIZE,
+				       &offset, folios), 4);
+	KUNIT_EXPECT_EQ(test, offset, (u64)SZ_64K + 2 * PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, folio_pfn(folios[0]),
+			kp_base_pfn(kp) + (offset >> PAGE_SHIFT));
+	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 5UL);
+	kp_release(kp, folios, 4);
+	kp_release(kp, &busy, 1);
+
+	/* On from where the last search ended, at the alignment asked for. */
+	KUNIT_ASSERT_EQ(test, kp_alloc(kp, 8 * PAGE_SIZE, SZ_64K, 0, &offset,
+				       folios), 8);
+	KUNIT_EXPECT_EQ(test, offset, 2ULL * SZ_64K);
+	kp_release(kp, folios, 8);
+	pgmap_folio_pool_drain(kp->pool);
+	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
+}
+
+/*
+ * With no aligned block free, it takes the longest run it can of the
+ * first free folios; with none free, it says so; bad arguments are
+ * refused.
+ */
+static void pgmap_folio_test_alloc_fallback_and_exhaustion(struct kunit *test)
+{
+	struct kunit_pgmap *kp = test->priv;
+	struct folio **all, *gap[4];
+	u64 offset, i;
+
+	all = kunit_kcalloc(test, KP_NR_FOLIOS, sizeof(*all), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, all);
+	KUNIT_ASSERT_EQ(test, kp_alloc(kp, KP_SIZE, KP_SIZE, 0, &offset, all),
+			(int)KP_NR_FOLIOS);
+	KUNIT_EXPECT_EQ(test, offset, 0ULL);
+	KUNIT_EXPECT_EQ(test, kp_alloc(kp, PAGE_SIZE, PAGE_SIZE, 0, &offset, gap),
+			-ENOMEM);
+
+	/* Free folios 100 to 102 only: an aligned 4-page run is nowhere. */
+	for (i = 100; i < 103; i++)
+		kp_release(kp, &all[i], 1);
+	pgmap_folio_pool_drain(kp->pool);
+	KUNIT_ASSERT_EQ(test, kp_alloc(kp, 4 * PAGE_SIZE, 4 * PAGE_SIZE, 0,
+				       &offset, gap), 3);
+	KUNIT_EXPECT_EQ(test, offset, 100ULL * PAGE_SIZE);
+
+	KUNIT_EXPECT_EQ(test, kp_alloc(kp, 0, PAGE_SIZE, 0, &offset, gap), -EINVAL);
+	KUNIT_EXPECT_EQ(test, kp_alloc(kp, PAGE_SIZE, 3 * PAGE_SIZE, 0, &offset, gap),
+			-EINVAL);
+	KUNIT_EXPECT_EQ(test, kp_alloc(kp, PAGE_SIZE, PAGE_SIZE, PAGE_SIZE, &offset,
+				       gap), -EINVAL);
+	KUNIT_EXPECT_EQ(test, kp_alloc(kp, 2 * KP_SIZE, PAGE_SIZE, 0, &offset, gap),
+			-EINVAL);
+
+	kp_release(kp, gap, 3);
+	for (i = 0; i < KP_NR_FOLIOS; i++)
+		if (i < 100 || i >= 103)
+			kp_release(kp, &all[i], 1);
+	pgmap_folio_pool_drain(kp->pool);
+	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
+}
+
+/*
+ * A free folio with a passing reference (GUP-fast takes one speculatively
+ * and drops it) is not handed out: a request of it fails with -EAGAIN and
+ * no warning, and pgmap_alloc_folios() goes round it.
+ */
+static void pgmap_folio_test_passing_reference(struct kunit *test)
+{
+	struct kunit_pgmap *kp = test->priv;
+	struct folio *stray = pfn_folio(kp_base_pfn(kp)), *folios[4];
+	u64 offset;
+
+	folio_ref_inc(stray);
+	KUNIT_EXPECT_EQ(test, kp_request(kp, 0, 2 * PAGE_SIZE, folios), -EAGAIN);
+	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
+	KUNIT_ASSERT_EQ(test, kp_alloc(kp, 4 * PAGE_SIZE, 4 * PAGE_SIZE, 0, &offset,
+				       folios), 4);
+	KUNIT_EXPECT_EQ(test, offset, 4ULL * PAGE_SIZE);
+	kp_release(kp, folios, 4);
+	folio_ref_dec(stray);
+
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, 2 * PAGE_SIZE, folios), 0);
+	kp_release(kp, folios, 2);
+	pgmap_folio_pool_drain(kp->pool);
+	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
+}
+
 static int kunit_pgmap_unmapper(void *data)
 {
 	struct kunit_pgmap *kp = data;
@@ -395,12 +576,12 @@ static void pgmap_folio_test_request_on_dying(struct kunit *test)
 	struct folio *held, *late = NULL;
 	int waited;
 
-	KUNIT_ASSERT_EQ(test, pgmap_request_folios(kp->pool, 0, PAGE_SIZE,
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, PAGE_SIZE,
 						   &held), 0);
 
 	unmapper = kthread_run(kunit_pgmap_unmapper, kp, "pgmap_folio_kunit");
 	if (IS_ERR(unmapper)) {
-		pgmap_release_folios(&held, 1);
+		kp_release(kp, &held, 1);
 		KUNIT_FAIL(test, "kthread_run: %ld", PTR_ERR(unmapper));
 		return;
 	}
@@ -415,12 +596,12 @@ static void pgmap_folio_test_request_on_dying(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, completion_done(&kp->unmap_done));
 
 	/* Expect a WARNING: requesting from a dying pgmap is a caller bug. */
-	KUNIT_EXPECT_EQ(test, pgmap_request_folios(kp->pool, PAGE_SIZE,
+	KUNIT_EXPECT_EQ(test, kp_request(kp, PAGE_SIZE,
 						   PAGE_SIZE, &late), -ENXIO);
 	KUNIT_EXPECT_NULL(test, late);
 	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 1UL);
 
-	pgmap_release_folios(&held, 1);
+	kp_release(kp, &held, 1);
 	KUNIT_EXPECT_TRUE(test, wait_for_completion_timeout(&kp->unmap_done,
 							    10 * HZ) > 0);
 	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
@@ -435,6 +616,9 @@ static struct kunit_case pgmap_folio_test_cases[] = {
 	KUNIT_CASE(pgmap_folio_test_free_run),
 	KUNIT_CASE(pgmap_folio_test_exhaustion_and_reuse),
 	KUNIT_CASE(pgmap_folio_test_try_get_shares),
+	KUNIT_CASE(pgmap_folio_test_alloc_aligned),
+	KUNIT_CASE(pgmap_folio_test_alloc_fallback_and_exhaustion),
+	KUNIT_CASE(pgmap_folio_test_passing_reference),
 	KUNIT_CASE(pgmap_folio_test_return_waits_for_core),
 	KUNIT_CASE(pgmap_folio_test_request_on_dying),
 	{}

@@ -7,8 +7,9 @@
  *
  * Each round maps a random range of the device, touches it, and then
  * releases it one of three ways: munmap, a forked child that touches it
- * and exits without unmapping, or mapping it again at the same offset from
- * a second open. Once the device goes away, mmap and open fail and touches
+ * and exits without unmapping, or mapping the same offset from a second
+ * open (another owner: memory of its own, taken and given back at once).
+ * Once the device goes away, mmap and open fail and touches
  * raise SIGBUS: all expected, and the program then ends with status 0.
  * It prints how many rounds it ran. Any other failure exits 1.
  */

@@ -3,7 +3,7 @@
  * p2p_pgmap_holder - a user of device memory for hot-unplug tests.
  *
  *   p2p_pgmap_holder [--dev PATH] [--pages N]
- *                    [--pin | --mr] [--release-after SECONDS] | --touch
+ *                    [--pin | --mr] [--closed] [--release-after SECONDS] | --touch
  *
  * Maps N pages (default 4) of the device, writes them, and pins them: with
  * --pin through the test-only /dev/p2p_test_pin, with --mr by registering
@@ -20,6 +20,11 @@
  *   "sigbus"    after the hang-up (and the unpin, with --pin), touching the
  *               revoked mapping raised SIGBUS, as the driver promises.
  * It exits 0 after "sigbus", 1 when the mapping could still be touched.
+ *
+ * With --closed (and --pin or --mr) it fills the pages with 0xa5 before
+ * pinning them, then unmaps them and closes the device, prints "ready PID"
+ * and holds the pin alone: a departed user whose memory only the pin keeps.
+ * It drops the pin on SIGUSR1 ("unpinned") and exits 0.
  *
  * With --touch it instead writes and checks every page in a loop, counting
  * rounds ("rounds N" on SIGUSR1), until the device goes away under it: then
@@ -143,11 +148,35 @@ static int touch_loop(volatile char *map, long pages, long page, int fd,
 	}
 }
 
+/*
+ * --closed: unmap, close the device, and hold only the pin until SIGUSR1.
+ * Prints "ready PID" once closed, "unpinned" once the pin is dropped.
+ */
+static int hold_closed(volatile char *map, size_t len, int fd, int pin_fd,
+		       sigset_t *set)
+{
+	int sig;
+
+	if (munmap((void *)map, len))
+		die("munmap");
+	close(fd);
+	printf("ready %d\n", getpid());
+	fflush(stdout);
+	if (sigwait(set, &sig))
+		die("sigwait");
+	if (pin_fd >= 0)
+		close(pin_fd);
+	if (ib_mr && ibv_dereg_mr(ib_mr))
+		die("ibv_dereg_mr");
+	say("unpinned");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *dev = "/dev/p2p_pgmap0";
 	long page = sysconf(_SC_PAGESIZE), pages = 4, release_after = -1;
-	int pin = 0, mr = 0, touch = 0, fd, pin_fd = -1, sfd, hup = 0;
+	int pin = 0, mr = 0, touch = 0, closed = 0, fd, pin_fd = -1, sfd, hup = 0;
 	struct sigaction sa = { .sa_handler = on_sigbus };
 	volatile char *map;
 	sigset_t set;
@@ -163,13 +192,16 @@ int main(int argc, char **argv)
 			mr = 1;
 		else if (!strcmp(argv[i], "--touch"))
 			touch = 1;
+		else if (!strcmp(argv[i], "--closed"))
+			closed = 1;
 		else if (!strcmp(argv[i], "--release-after") && i + 1 < argc)
 			release_after = atol(argv[++i]);
 		else
 			pages = 0;
 	}
-	if (pages <= 0 || (touch && (pin || mr || release_after >= 0))) {
-		fprintf(stderr, "usage: %s [--dev PATH] [--pages N] [--pin | --mr] [--release-after SECONDS] | --touch\n",
+	if (pages <= 0 || (touch && (pin || mr || closed || release_after >= 0)) ||
+	    (closed && !pin && !mr)) {
+		fprintf(stderr, "usage: %s [--dev PATH] [--pages N] [--pin | --mr] [--closed] [--release-after SECONDS] | --touch\n",
 			argv[0]);
 		return 2;
 	}
@@ -180,8 +212,11 @@ int main(int argc, char **argv)
 	map = mmap(NULL, pages * page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED)
 		die("mmap");
-	for (long i = 0; i < pages; i++)
-		map[i * page] = (char)i;
+	if (closed)
+		memset((void *)map, 0xa5, pages * page);
+	else
+		for (long i = 0; i < pages; i++)
+			map[i * page] = (char)i;
 	if (pin) {
 		char req[64];
 		int n = snprintf(req, sizeof(req), "%lx %lx", (unsigned long)map,
@@ -204,6 +239,8 @@ int main(int argc, char **argv)
 		die("signalfd");
 	sigaction(SIGBUS, &sa, NULL);
 
+	if (closed)
+		return hold_closed(map, pages * page, fd, pin_fd, &set);
 	printf("ready %d\n", getpid());
 	fflush(stdout);
 	if (touch)

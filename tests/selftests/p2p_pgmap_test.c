@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * p2p_pgmap_test - selftests of /dev/p2p_pgmapN, run in the test VM with
- * p2p_pgmap bound to the emulated devices (tests/selftests/suite).
+ * p2p_pgmap bound to the emulated devices (tests/driver/003).
  *
  * Built on the kernel's kselftest_harness.h: every test is a TEST_F of the
  * fixture "dev", which runs once per device (variants dev0 and dev1, the
@@ -9,6 +9,10 @@
  * exist skips. The fixture's setup opens the device and notes how many
  * folios are in use; its teardown runs in the parent once the test's
  * process has exited, and checks that every folio the test took came back.
+ *
+ * Each open file owns its memory: the tests map their own file at small
+ * offsets without keeping out of each other's way, and those that need
+ * another owner open the device again, or fork a process that does.
  *
  * One test:  p2p_pgmap_test -r dev.dev0.munmap_returns_every_folio
  * on every device:  p2p_pgmap_test -t munmap_returns_every_folio
@@ -23,8 +27,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <linux/p2p_pgmap.h>
 
@@ -54,7 +62,10 @@ static size_t page;
 FIXTURE(dev) {
 	int fd;
 	unsigned long long folios_at_setup;
+	unsigned long long file_limit_at_setup;
 };
+
+#define FILE_LIMIT_PARAM "/sys/module/p2p_pgmap/parameters/file_limit"
 
 FIXTURE_VARIANT(dev) {
 	const char *node;	/* the device node */
@@ -170,6 +181,80 @@ static void fill(unsigned char *p, size_t len, unsigned int seed)
 		p[i] = (unsigned char)(seed + i * 7 + (i >> 12));
 }
 
+/* Where the page at file offset off sits in the BAR. */
+static unsigned long long bar_offset_of(struct __test_metadata *_metadata,
+					int fd, off_t off)
+{
+	struct p2p_pgmap_range r = { 0 };
+	struct p2p_pgmap_placement pl = {
+		.offset = off, .len = page, .ranges = (uintptr_t)&r, .nr_ranges = 1,
+	};
+
+	ASSERT_EQ(0, ioctl(fd, P2P_PGMAP_IOC_PLACEMENT, &pl))
+		TH_LOG("P2P_PGMAP_IOC_PLACEMENT: %s", strerror(errno));
+	ASSERT_EQ(1U, pl.nr_ranges) TH_LOG("the page at %lld has no memory", (long long)off);
+	ASSERT_EQ((unsigned long long)off, r.offset);
+	return r.bar_offset;
+}
+
+static unsigned long long read_ull(struct __test_metadata *_metadata, const char *path)
+{
+	unsigned long long v = 0;
+	FILE *f = fopen(path, "re");
+
+	ASSERT_NE(NULL, f) TH_LOG("open %s: %s", path, strerror(errno));
+	ASSERT_EQ(1, fscanf(f, "%llu", &v)) TH_LOG("read %s", path);
+	fclose(f);
+	return v;
+}
+
+static void write_ull(struct __test_metadata *_metadata, const char *path,
+		      unsigned long long v)
+{
+	FILE *f = fopen(path, "we");
+
+	ASSERT_NE(NULL, f) TH_LOG("open %s: %s", path, strerror(errno));
+	ASSERT_LT(0, fprintf(f, "%llu\n", v));
+	ASSERT_EQ(0, fclose(f)) TH_LOG("write %s: %s", path, strerror(errno));
+}
+
+/* Touching memory the driver cannot back raises SIGBUS: catch it. */
+static sigjmp_buf sigbus_env;
+
+static void on_sigbus(int sig)
+{
+	(void)sig;
+	siglongjmp(sigbus_env, 1);
+}
+
+static void catch_sigbus(void)
+{
+	struct sigaction sa = { .sa_handler = on_sigbus };
+
+	sigaction(SIGBUS, &sa, NULL);
+}
+
+/* The line of the device's owners file for process pid, or "". */
+static void owners_line(const char *node, pid_t pid, char *line, size_t size)
+{
+	char path[PATH_MAX], want[32];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/class/p2p_pgmap_cdev/%s/device/p2p_pgmap/owners",
+		 strrchr(node, '/') + 1);
+	snprintf(want, sizeof(want), "pid=%d ", pid);
+	line[0] = 0;
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (fgets(line, size, f))
+		if (!strncmp(line, want, strlen(want)))
+			break;
+	if (strncmp(line, want, strlen(want)))
+		line[0] = 0;
+	fclose(f);
+}
+
 FIXTURE_SETUP(dev)
 {
 	struct stat st;
@@ -180,6 +265,7 @@ FIXTURE_SETUP(dev)
 		SKIP(return, "%s does not exist", variant->node);
 	self->fd = open_node(_metadata, variant->node);
 	self->folios_at_setup = sysfs_attr(_metadata, variant->node, "folios_in_use");
+	self->file_limit_at_setup = read_ull(_metadata, FILE_LIMIT_PARAM);
 }
 
 /*
@@ -196,6 +282,10 @@ FIXTURE_TEARDOWN_PARENT(dev)
 	 * end this teardown at its first ASSERT, passed or not.
 	 */
 	_metadata->trigger = 0;
+	if (self->fd < 0)
+		return;
+	/* A test that sets a file limit may have failed before undoing it. */
+	write_ull(_metadata, FILE_LIMIT_PARAM, self->file_limit_at_setup);
 	now = settle_folios_in_use(_metadata, variant->node, self->folios_at_setup);
 	EXPECT_EQ(self->folios_at_setup, now)
 		TH_LOG("%s: folios_in_use %llu after the test, %llu before it",
@@ -215,25 +305,47 @@ TEST_F(dev, info_matches_sysfs)
 	ASSERT_EQ(sysfs_attr(_metadata, node, "free_bytes"), in.free_bytes);
 	ASSERT_EQ(sysfs_attr(_metadata, node, "folios_in_use"), in.folios_in_use);
 	ASSERT_EQ(in.size, in.free_bytes + in.folios_in_use * page);
+	ASSERT_EQ(sysfs_attr(_metadata, node, "mapped_bytes"), in.mapped_bytes);
+	ASSERT_EQ(sysfs_attr(_metadata, node, "pinned_only_bytes"), in.pinned_only_bytes);
+	ASSERT_EQ(read_ull(_metadata, FILE_LIMIT_PARAM), in.file_limit);
+	ASSERT_EQ(0ULL, in.file_held_bytes);	/* a new file holds nothing */
+}
+
+/* A caller built before the structure grew gets the fields it knows. */
+TEST_F(dev, short_info_ioctl_still_works)
+{
+	struct p2p_pgmap_info_v1 {
+		__u64 size, free_bytes, folios_in_use, bar_offset;
+		__u32 bar, state, page_size, flags;
+	} v1;
+
+	memset(&v1, 0xff, sizeof(v1));
+	ASSERT_EQ(0, ioctl(self->fd, _IOR(P2P_PGMAP_IOC_MAGIC, 0x00, struct p2p_pgmap_info_v1),
+			   &v1)) TH_LOG("short P2P_PGMAP_IOC_INFO: %s", strerror(errno));
+	ASSERT_EQ(info(_metadata, self->fd).size, v1.size);
+	ASSERT_EQ(page, v1.page_size);
 }
 
 TEST_F(dev, write_reaches_bar_file)
 {
 	int bf = bar_file(_metadata, variant, O_RDONLY);
-	struct p2p_pgmap_info in;
 	size_t len = 4 * page;
 	unsigned char *p, *want, *got;
 
 	if (bf < 0)
 		return;
-	in = info(_metadata, self->fd);
 	p = map(_metadata, self->fd, len, 0);
 	want = malloc(len);
 	got = malloc(len);
 	ASSERT_TRUE(want && got);
 	fill(want, len, 0x11 + getpid());	/* no earlier run's bytes match */
 	memcpy(p, want, len);
-	ASSERT_EQ((ssize_t)len, pread(bf, got, len, in.bar_offset));
+	/* Page by page, wherever the driver placed each. */
+	for (size_t off = 0; off < len; off += page) {
+		off_t at = bar_offset_of(_metadata, self->fd, off);
+
+		ASSERT_EQ((ssize_t)page, pread(bf, got + off, page, at));
+	}
 	ASSERT_EQ(0, memcmp(want, got, len));
 	free(want);
 	free(got);
@@ -243,25 +355,24 @@ TEST_F(dev, write_reaches_bar_file)
 TEST_F(dev, bar_file_write_visible_in_mapping)
 {
 	int bf = bar_file(_metadata, variant, O_RDWR);
-	struct p2p_pgmap_info in;
 	size_t len = 2 * page;
 	volatile unsigned char *p;
 	unsigned char *want, got[64];
 
 	if (bf < 0)
 		return;
-	in = info(_metadata, self->fd);
 	p = map(_metadata, self->fd, len, 0);
-	want = malloc(len);
+	want = malloc(page);
 	ASSERT_NE(NULL, want);
 	p[0] = 1;	/* fault in: the driver zeroes memory for a new user */
 	p[page] = 1;
-	fill(want, len, 0x5a + getpid());
-	ASSERT_EQ((ssize_t)len, pwrite(bf, want, len, in.bar_offset));
+	fill(want, page, 0x5a + getpid());
+	ASSERT_EQ((ssize_t)page, pwrite(bf, want, page,
+					bar_offset_of(_metadata, self->fd, page)));
 	fsync(bf);
 	for (size_t i = 0; i < sizeof(got); i++)
 		got[i] = p[page + i];
-	ASSERT_EQ(0, memcmp(want + page, got, sizeof(got)));
+	ASSERT_EQ(0, memcmp(want, got, sizeof(got)));
 	free(want);
 	close(bf);
 }
@@ -309,7 +420,7 @@ TEST_F(dev, fork_child_shares_memory)
 	ASSERT_EQ(0xc0ffeeU, p[1]);
 }
 
-TEST_F(dev, two_processes_share_an_offset)
+TEST_F(dev, two_opens_never_share)
 {
 	int ready[2], done[2], status;
 	volatile unsigned int *p;
@@ -329,17 +440,281 @@ TEST_F(dev, two_processes_share_an_offset)
 		q[7] = 0xfeed;
 		if (write(ready[1], "x", 1) != 1)
 			_exit(2);
-		/* Keep the mapping until the parent has looked. */
-		_exit(read(done[0], &c, 1) == 1 ? 0 : 3);
+		/* Keep the mapping until the parent has looked and written. */
+		if (read(done[0], &c, 1) != 1)
+			_exit(3);
+		_exit(q[7] == 0xfeed ? 0 : 4);
 	}
 	/* A child that dies before it is ready ends the read. */
 	close(ready[1]);
 	ASSERT_EQ(1, read(ready[0], &c, 1));
 	p = map(_metadata, self->fd, page, 0);
-	ASSERT_EQ(0xfeedU, p[7]);
+	ASSERT_EQ(0U, p[7]) TH_LOG("another open file's bytes at the same offset");
+	p[7] = 0xbeef;
 	ASSERT_EQ(1, write(done[1], "y", 1));
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		TH_LOG("the other file's memory changed (status %#x)", status);
+}
+
+/* A process that receives the file over a Unix socket shares its memory. */
+TEST_F(dev, fd_passed_over_unix_socket_shares)
+{
+	volatile unsigned int *p = map(_metadata, self->fd, page, 0);
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 }, byte = 'f';
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *cm;
+	int sv[2], status;
+	pid_t pid;
+
+	p[3] = 0xabcd;
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		volatile unsigned int *q;
+		int fd;
+
+		close(self->fd);	/* only the one received is left */
+		munmap((void *)p, page);
+		if (recvmsg(sv[1], &msg, 0) != 1)
+			_exit(2);
+		cm = CMSG_FIRSTHDR(&msg);
+		if (!cm || cm->cmsg_type != SCM_RIGHTS)
+			_exit(3);
+		memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+		q = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (q == MAP_FAILED)
+			_exit(4);
+		if (q[3] != 0xabcd)
+			_exit(5);
+		q[4] = 0x1234;
+		_exit(0);
+	}
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &self->fd, sizeof(int));
+	ASSERT_EQ(1, sendmsg(sv[0], &msg, 0));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		TH_LOG("the receiver did not see the sender's memory (exit %d)",
+		       WEXITSTATUS(status));
+	ASSERT_EQ(0x1234U, p[4]);
+}
+
+/*
+ * Another open file, mapping the whole device and touching every page it
+ * can get, finds none of this file's bytes, and gets SIGBUS when the
+ * device's free memory runs out: exactly the free bytes it had.
+ */
+TEST_F(dev, another_file_reaches_none_of_our_memory)
+{
+	size_t n = 16;
+	unsigned char *a = map(_metadata, self->fd, n * page, 0);
+	char marker[64];
+	int status;
+	pid_t pid;
+
+	snprintf(marker, sizeof(marker), "p2p_pgmap marker of %d", getpid());
+	for (size_t i = 0; i < n; i++) {
+		memcpy(a + i * page, marker, strlen(marker));
+		memcpy(a + i * page + page / 2, marker, strlen(marker));
+	}
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		int fd = open_node(_metadata, variant->node);
+		struct p2p_pgmap_info in = info(_metadata, fd);
+		unsigned char *b = mmap(NULL, in.size, PROT_READ | PROT_WRITE,
+					MAP_SHARED, fd, 0);
+		static volatile size_t touched;
+
+		if (b == MAP_FAILED)
+			_exit(2);
+		catch_sigbus();
+		if (!sigsetjmp(sigbus_env, 1)) {
+			for (touched = 0; touched < in.size / page; touched++)
+				if (memmem(b + touched * page, page, marker, strlen(marker)))
+					_exit(3);
+			_exit(5);	/* the whole device, though we hold some */
+		}
+		if (touched * page != in.free_bytes) {
+			fprintf(stderr, "# touched %zu pages, %llu bytes were free\n",
+				touched, (unsigned long long)in.free_bytes);
+			_exit(4);
+		}
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status))
+		TH_LOG("the other file's process died of signal %d", WTERMSIG(status));
+	ASSERT_NE(3, WEXITSTATUS(status)) TH_LOG("another file found this file's bytes");
+	ASSERT_NE(5, WEXITSTATUS(status)) TH_LOG("no SIGBUS when the device ran out");
+	ASSERT_EQ(0, WEXITSTATUS(status))
+		TH_LOG("SIGBUS, but not when the free memory ran out (exit %d)",
+		       WEXITSTATUS(status));
+}
+
+/*
+ * A process pins its memory (vmsplice() into a pipe), unmaps it and closes
+ * the device. A new file mapping the same offset gets zeroes, not those
+ * bytes, while the pipe still holds them.
+ */
+TEST_F(dev, departed_pinners_bytes_never_reach_a_new_file)
+{
+	size_t len = 4 * page, i;
+	volatile unsigned char *q;
+	unsigned char *buf;
+	char line[256];
+	int pfd[2], status;
+	pid_t pid;
+
+	ASSERT_EQ(0, pipe(pfd));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		int fd = open_node(_metadata, variant->node);
+		unsigned char *a = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		struct iovec iov = { .iov_base = a, .iov_len = len };
+
+		ssize_t n;
+
+		if (a == MAP_FAILED)
+			_exit(2);
+		memset(a, 0xa5, len);
+		n = vmsplice(pfd[1], &iov, 1, 0);
+		if (n != (ssize_t)len) {
+			fprintf(stderr, "# vmsplice of device memory: %zd, %s\n", n,
+				strerror(errno));
+			/* GUP's refusal of P2PDMA pages without FOLL_PCI_P2PDMA. */
+			_exit(n < 0 && (errno == EFAULT || errno == EREMOTEIO) ? 10 : 3);
+		}
+		munmap(a, len);
+		close(fd);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 10)
+		SKIP(return, "this kernel's GUP does not pin P2PDMA pages for vmsplice()");
+	ASSERT_EQ(0, WEXITSTATUS(status));
+
+	/* The departed file is listed, closed, its memory pinned only. */
+	owners_line(variant->node, pid, line, sizeof(line));
+	ASSERT_NE(NULL, strstr(line, " file=closed ")) TH_LOG("owners: '%s'", line);
+	ASSERT_LE((unsigned long long)len, sysfs_attr(_metadata, variant->node,
+						      "pinned_only_bytes"));
+
+	q = map(_metadata, self->fd, len, 0);
+	for (i = 0; i < len && !q[i]; i++)
+		;
+	ASSERT_EQ(len, i) TH_LOG("byte %zu is %#x: a departed user's data", i, q[i]);
+
+	/* The pipe still reads the departed process's bytes. */
+	buf = malloc(len);
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ((ssize_t)len, read(pfd[0], buf, len));
+	for (i = 0; i < len && buf[i] == 0xa5; i++)
+		;
+	ASSERT_EQ(len, i);
+	free(buf);
+	close(pfd[0]);
+	close(pfd[1]);
+}
+
+/* What this file holds, maps and pins, in the info ioctl and the owners file. */
+TEST_F(dev, accounting_of_this_file)
+{
+	size_t n = 8, len = n * page;
+	volatile char *p = map(_metadata, self->fd, len, 0);
+	struct p2p_pgmap_info in;
+	char line[256], want[128];
+
+	for (size_t i = 0; i < n; i++)
+		p[i * page] = 1;
+	in = info(_metadata, self->fd);
+	ASSERT_EQ(len, in.file_held_bytes);
+	ASSERT_EQ(len, in.file_mapped_bytes);
+	ASSERT_EQ(0ULL, in.file_pinned_bytes);
+	ASSERT_LE(len, in.mapped_bytes);
+	owners_line(variant->node, getpid(), line, sizeof(line));
+	snprintf(want, sizeof(want), "pid=%d file=open held=%zu mapped=%zu pinned=0 ",
+		 getpid(), len, len);
+	ASSERT_EQ(0, strncmp(line, want, strlen(want))) TH_LOG("owners: '%s'", line);
+	ASSERT_EQ(0, munmap((void *)p, len));
+	ASSERT_FOLIOS_RETURN_TO(self->folios_at_setup);
+	ASSERT_EQ(0ULL, info(_metadata, self->fd).file_held_bytes);
+}
+
+/* Where a file's memory sits in the BAR: every page that has memory. */
+TEST_F(dev, placement_reports_the_memory_of_the_file)
+{
+	size_t n = 8, len = n * page, covered = 0;
+	struct p2p_pgmap_range r[8];
+	struct p2p_pgmap_placement pl = {
+		.offset = 0, .len = len, .ranges = (uintptr_t)r, .nr_ranges = 8,
+	};
+	struct p2p_pgmap_info in = info(_metadata, self->fd);
+	volatile char *p = map(_metadata, self->fd, len, 0);
+
+	ASSERT_EQ(0, ioctl(self->fd, P2P_PGMAP_IOC_PLACEMENT, &pl));
+	ASSERT_EQ(0U, pl.nr_ranges) TH_LOG("memory before the first touch");
+	p[0] = 1;
+	pl.nr_ranges = 8;
+	ASSERT_EQ(0, ioctl(self->fd, P2P_PGMAP_IOC_PLACEMENT, &pl));
+	ASSERT_LE(1U, pl.nr_ranges);
+	for (unsigned int i = 0; i < pl.nr_ranges; i++) {
+		ASSERT_EQ(covered, r[i].offset);
+		ASSERT_EQ(0ULL, r[i].bar_offset % page);
+		ASSERT_LE(in.bar_offset, r[i].bar_offset);
+		ASSERT_GE(in.bar_offset + in.size, r[i].bar_offset + r[i].len);
+		covered += r[i].len;
+	}
+	/* The first touch of a mapping backs it in one batch. */
+	ASSERT_EQ(len, covered);
+	pl.offset = 100;
+	ASSERT_ERRNO(ioctl(self->fd, P2P_PGMAP_IOC_PLACEMENT, &pl), EINVAL);
+	pl.offset = 0;
+	pl.flags = 1;
+	ASSERT_ERRNO(ioctl(self->fd, P2P_PGMAP_IOC_PLACEMENT, &pl), EINVAL);
+}
+
+/* file_limit: a longer mmap() fails with ENOMEM, memory past it SIGBUS. */
+TEST_F(dev, file_limit_is_enforced)
+{
+	size_t limit = 8 * page;
+	static volatile char *p, *q;
+
+	write_ull(_metadata, FILE_LIMIT_PARAM, limit);
+	ASSERT_EQ(limit, info(_metadata, self->fd).file_limit);
+	ASSERT_MAP_FAILS(mmap(NULL, limit + page, PROT_READ | PROT_WRITE, MAP_SHARED,
+			      self->fd, 0), ENOMEM);
+	p = map(_metadata, self->fd, limit, 0);
+	for (size_t i = 0; i < limit; i += page)
+		p[i] = 1;
+	q = map(_metadata, self->fd, 4 * page, limit);
+	catch_sigbus();
+	if (!sigsetjmp(sigbus_env, 1)) {
+		q[0] = 1;
+		ASSERT_TRUE(0) TH_LOG("memory past file_limit could be touched");
+	}
+	ASSERT_EQ(limit, info(_metadata, self->fd).file_held_bytes);
+	write_ull(_metadata, FILE_LIMIT_PARAM, self->file_limit_at_setup);
+}
+
+TEST_F(dev, msync_succeeds)
+{
+	volatile char *p = map(_metadata, self->fd, page, 0);
+
+	p[0] = 1;
+	ASSERT_EQ(0, msync((void *)p, page, MS_SYNC)) TH_LOG("msync: %s", strerror(errno));
+	ASSERT_EQ(0, msync((void *)p, page, MS_ASYNC));
 }
 
 TEST_F(dev, new_mapper_never_sees_old_bytes)
@@ -358,7 +733,8 @@ TEST_F(dev, new_mapper_never_sees_old_bytes)
 		TH_LOG("byte %zu is %#x: a previous user's data", i, p[i]);
 }
 
-TEST_F(dev, file_offset_is_device_offset)
+/* Two mappings of one file share what overlaps. */
+TEST_F(dev, mappings_of_one_file_share)
 {
 	unsigned int *whole = map(_metadata, self->fd, 4 * page, 0);
 	unsigned int *one = map(_metadata, self->fd, page, 2 * page);

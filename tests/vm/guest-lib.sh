@@ -131,8 +131,35 @@ has_line() {
 }
 holder_said() { has_line "$holder_out" "$1"; }
 # holder_named: the driver's report, while remove waits, names the holder
-# (first after 2 s, then every 10 s).
-holder_named() { klog_last "mapped by pid $holder_pid (p2p_pgmap_hold"; }
+# as the process that opened the file whose memory is held (first after
+# 2 s, then every 10 s); the line is left in klog_line.
+holder_named() { klog_last "opened by pid $holder_pid (p2p_pgmap_hold"; }
+
+# owner_line PID [DIR]: the line of the device's owners file for the file
+# PID opened (see README, "sysfs"), in owner_line; false when none.
+owner_line() {
+	local l
+	owner_line=""
+	while IFS= read -r l; do
+		[[ $l == "pid=$1 "* ]] && { owner_line=$l; return 0; }
+	done <"${2:-$attr_dir}/owners"
+	return 1
+}
+no_owner() { ! owner_line "$@"; }
+# reads_zeroes DEV LEN: a new open of DEV, mapping LEN bytes at offset 0,
+# reads nothing but zeroes.
+reads_zeroes() {
+	python3 - "$1" "$2" <<'PY'
+import mmap, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+m = mmap.mmap(fd, int(sys.argv[2]), mmap.MAP_SHARED)
+data = m[:]
+bad = len(data) - data.count(0)
+if bad:
+    print("# %d of %d bytes are not zero, e.g. %#x" % (bad, len(data), max(data)))
+sys.exit(1 if bad else 0)
+PY
+}
 
 # setup_rxe: soft-RoCE device rxe0 on the VM's network interface.
 setup_rxe() {

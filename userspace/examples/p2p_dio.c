@@ -8,8 +8,8 @@
  *   p2p_dio write --buf SRC --dev BLOCKDEV [--buf-offset N] [--dev-offset N]
  *                 --len N [--bs N] [--seed S] [--loops K]
  *   p2p_dio touch --buf SRC [--buf-offset N] --len N [--loops K]
- *   p2p_dio fill  FILE OFFSET LEN SEED
- *   p2p_dio check FILE OFFSET LEN SEED
+ *   p2p_dio fill  FILE OFFSET LEN SEED [POS]
+ *   p2p_dio check FILE OFFSET LEN SEED [POS]
  *
  * SRC is the memory the I/O goes to or comes from: "host" (anonymous shared
  * memory, the baseline), or a file that is opened O_RDWR and mmapped
@@ -28,7 +28,14 @@
  *          and munmap(), --loops times: what faulting in device memory costs
  *          next to host memory (for p2pmem/allocate, each mmap() allocates).
  *   fill/check write or verify the pattern in a regular file (the NVMe image,
- *          the file behind the BAR) with ordinary pwrite()/pread().
+ *          the file behind the BAR) with ordinary pwrite()/pread(). POS is
+ *          the pattern's position for the byte at OFFSET (default OFFSET):
+ *          the file behind a BAR holds a transfer's bytes where the driver
+ *          placed the buffer's memory, which read and write print for a
+ *          buffer of /dev/p2p_pgmapN, one line per contiguous run:
+ *          "placement: buf+REL bar BAR_OFFSET len LEN" (REL: the run's
+ *          offset in the buffer). Check it with
+ *          check BAR_FILE BAR_OFFSET LEN SEED DEV_OFFSET+REL.
  *
  * Sizes take K, M and G suffixes (powers of 1024). --loops repeats the whole
  * transfer (the time printed covers all loops, not the final fsync()).
@@ -70,6 +77,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "p2p_pgmap_placement.h"
+
 #define PFX "p2p_dio: "
 #define TOUCH_STRIDE 4096
 #define FILE_CHUNK (1 << 20)
@@ -80,6 +89,7 @@ struct opts {
 	enum mode mode;
 	const char *buf, *dev;
 	uint64_t buf_off, dev_off, len, bs, seed, loops;
+	uint64_t pat_off;	/* fill/check: the pattern position of OFFSET */
 	bool has_seed;
 };
 
@@ -96,7 +106,7 @@ static void usage(void)
 		"usage: p2p_dio read|write --buf SRC --dev BLOCKDEV [--buf-offset N]\n"
 		"                  [--dev-offset N] --len N [--bs N] [--seed S] [--loops K]\n"
 		"       p2p_dio touch --buf SRC [--buf-offset N] --len N [--loops K]\n"
-		"       p2p_dio fill|check FILE OFFSET LEN SEED\n"
+		"       p2p_dio fill|check FILE OFFSET LEN SEED [POS]\n"
 		"SRC is \"host\" or a file to mmap (/dev/p2p_pgmap0, .../p2pmem/allocate);\n"
 		"sizes take K/M/G suffixes; SEED is decimal or 0x hex.\n");
 	exit(2);
@@ -195,14 +205,15 @@ static void parse(int argc, char **argv, struct opts *o)
 		usage_err("unknown mode '%s'", argv[1]);
 	o->mode = m;
 	if (m == FILL || m == CHECK) {
-		if (argc != 6)
-			usage_err("%s takes FILE OFFSET LEN SEED", argv[1]);
+		if (argc != 6 && argc != 7)
+			usage_err("%s takes FILE OFFSET LEN SEED [POS]", argv[1]);
 		o->buf = argv[2];
 		o->dev_off = parse_u64("OFFSET", argv[3], true);
 		o->len = parse_u64("LEN", argv[4], true);
 		o->seed = parse_u64("SEED", argv[5], false);
-		if (o->dev_off % 8 || o->len % 8 || !o->len)
-			usage_err("OFFSET and LEN must be multiples of 8, LEN > 0");
+		o->pat_off = argc == 7 ? parse_u64("POS", argv[6], true) : o->dev_off;
+		if (o->dev_off % 8 || o->len % 8 || o->pat_off % 8 || !o->len)
+			usage_err("OFFSET, LEN and POS must be multiples of 8, LEN > 0");
 	} else {
 		parse_opts(argc, argv, o);
 	}
@@ -375,8 +386,6 @@ static int do_io(const struct opts *o)
 		close_src(&m);
 		return 1;
 	}
-	/* The mapping holds its own reference to the file. */
-	close_src(&m);
 	if (!rd && o->has_seed)
 		pattern_fill(m.p, m.len, o->dev_off, o->seed);
 	fd = open(o->dev, (rd ? O_RDONLY : O_WRONLY) | O_DIRECT | O_CLOEXEC);
@@ -405,11 +414,15 @@ static int do_io(const struct opts *o)
 			goto out_close;
 		printf(PFX "pattern verified\n");
 	}
+	/* Where the memory sits in the BAR: p2p_pgmap devices only. */
+	if (m.fd >= 0)
+		p2p_pgmap_print_placement(stdout, m.fd, o->buf_off, m.len);
 	rc = 0;
 out_close:
 	close(fd);
 out_unmap:
 	munmap(m.p, m.len);
+	close_src(&m);
 	return rc;
 }
 
@@ -469,10 +482,11 @@ static int do_file(const struct opts *o)
 	for (uint64_t done = 0; done < o->len;) {
 		size_t n = o->len - done < FILE_CHUNK ? o->len - done : FILE_CHUNK;
 		off_t pos = o->dev_off + done;
+		uint64_t pat = o->pat_off + done;
 		ssize_t r;
 
 		if (fill)
-			pattern_fill(chunk, n, pos, o->seed);
+			pattern_fill(chunk, n, pat, o->seed);
 		/* Over 9p, reads and writes may come back short: loop. */
 		for (size_t i = 0; i < n; i += r) {
 			r = fill ? pwrite(fd, chunk + i, n - i, pos + i) :
@@ -489,7 +503,7 @@ static int do_file(const struct opts *o)
 				goto out_close;
 			}
 		}
-		if (!fill && pattern_check(chunk, n, pos, o->seed, o->buf))
+		if (!fill && pattern_check(chunk, n, pat, o->seed, o->buf))
 			goto out_close;
 		done += n;
 	}

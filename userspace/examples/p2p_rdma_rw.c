@@ -17,9 +17,11 @@
  *      back into the host buffer;
  *   4. check both byte for byte.
  *
- * It prints what it did and exits 0 when the bytes match. With the QEMU
- * test device, the written pattern also lands in the host file behind the
- * BAR (tests/rdma/ checks that).
+ * It prints what it did and exits 0 when the bytes match. It leaves the
+ * WRITE pattern in device memory and prints where the driver placed that
+ * memory in the BAR ("placement: buf+REL bar BAR_OFFSET len LEN" per
+ * contiguous run): with the QEMU test device, the pattern also lands in the
+ * host file behind the BAR, there (tests/rdma/ checks that).
  *
  * On a kernel with CONFIG_PCI_P2PDMA whose RDMA stack cannot pin P2PDMA
  * pages, ibv_reg_mr() fails with EFAULT or EREMOTEIO (EOPNOTSUPP when the
@@ -36,6 +38,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#include "p2p_pgmap_placement.h"
 
 struct opts {
 	const char *dev;
@@ -311,6 +315,8 @@ int main(int argc, char **argv)
 	fill(host_mem, o.size, 0x3c);
 	if (rdma_op(qa, cq, IBV_WR_RDMA_WRITE, host_mr, dev_mr, o.size))
 		goto out;
+	if (p2p_pgmap_print_placement(stdout, fd, o.offset, o.size))
+		fprintf(stderr, "p2p_rdma_rw: P2P_PGMAP_IOC_PLACEMENT: %s\n", strerror(errno));
 	rc = 0;
 out:
 	ibv_dereg_mr(host_mr);

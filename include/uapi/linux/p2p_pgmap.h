@@ -3,11 +3,28 @@
  * p2p_pgmap: PCI device memory (a BAR) handed to userspace as ZONE_DEVICE
  * folios through /dev/p2p_pgmapN.
  *
- * mmap() of the device maps device memory: MAP_SHARED only, the file offset
- * is the (page aligned) offset into the device memory, and every process
- * mapping the same offset shares the same memory. Memory a mapper sees for
- * the first time is zeroed. When the device goes away, mappings are revoked
- * (later accesses get SIGBUS) and poll() reports POLLHUP | POLLERR.
+ * Each open() of the device is an owner of device memory of its own. The
+ * file offset of mmap() (MAP_SHARED only, page aligned) is an offset into
+ * that file's memory, which the driver places in the BAR where it has free
+ * memory, as contiguous and as aligned as it can, when a page is first
+ * touched. Every mapping of an offset through the same open file shares
+ * its memory: in one process, in a child after fork(), in a process that
+ * received the file descriptor over a Unix socket. No other open file
+ * reaches it, whatever offset it maps.
+ *
+ * The memory of a file lives while it is mapped or pinned (an RDMA
+ * registration, O_DIRECT in flight, vmsplice() into a pipe): a page
+ * unmapped everywhere and not pinned goes back to the device, and the next
+ * touch of that offset gets new memory. Memory is zeroed before any page
+ * of it is first mapped, so no file ever sees bytes another file (or an
+ * earlier life of its own) left. A page still pinned after its file is
+ * closed belongs to nobody: it returns to the device when the pin goes.
+ *
+ * When the device has no free memory, or the file holds the most the
+ * module parameter file_limit allows, the access that needs new memory
+ * gets SIGBUS; an mmap() longer than file_limit fails with ENOMEM. When
+ * the device goes away, mappings are revoked (later accesses get SIGBUS)
+ * and poll() reports POLLHUP | POLLERR.
  */
 #ifndef _UAPI_LINUX_P2P_PGMAP_H
 #define _UAPI_LINUX_P2P_PGMAP_H
@@ -25,14 +42,24 @@
 
 /*
  * struct p2p_pgmap_info - P2P_PGMAP_IOC_INFO argument
- * @size:          (out) bytes of device memory that can be mapped
- * @free_bytes:    (out) bytes currently not handed out to any user
- * @folios_in_use: (out) folios handed out (mapped, pinned, or being returned)
- * @bar_offset:    (out) offset of the memory into its BAR
+ * @size:          (out) bytes of device memory
+ * @free_bytes:    (out) bytes not held by any file or pin
+ * @folios_in_use: (out) folios held (mapped, pinned, or being returned)
+ * @bar_offset:    (out) offset of the device memory into its BAR
  * @bar:           (out) index of the PCI BAR holding the memory
  * @state:         (out) P2P_PGMAP_STATE_*
  * @page_size:     (out) size of one folio in bytes (the mmap granularity)
  * @flags:         (out) P2P_PGMAP_INFO_* bits
+ *
+ * Since the memory became per file, the structure goes on (an older, shorter
+ * one still works, with the ioctl number of its size):
+ * @mapped_bytes:      (out) bytes of the device mapped by some process
+ * @pinned_only_bytes: (out) bytes held though no process maps them
+ * @file_held_bytes:   (out) bytes this file holds (mapped or pinned)
+ * @file_mapped_bytes: (out) bytes of this file's memory mapped
+ * @file_pinned_bytes: (out) bytes of this file's memory with references
+ *                     beyond their mappings (pins, I/O in flight)
+ * @file_limit:        (out) most bytes one file may hold, 0 for no limit
  */
 struct p2p_pgmap_info {
 	__u64 size;
@@ -43,9 +70,53 @@ struct p2p_pgmap_info {
 	__u32 state;
 	__u32 page_size;
 	__u32 flags;
+	__u64 mapped_bytes;
+	__u64 pinned_only_bytes;
+	__u64 file_held_bytes;
+	__u64 file_mapped_bytes;
+	__u64 file_pinned_bytes;
+	__u64 file_limit;
 };
+
+/*
+ * struct p2p_pgmap_range - where a run of a file's memory sits in the BAR
+ * @offset:     file offset of the run
+ * @bar_offset: offset of its first byte into the BAR
+ * @len:        bytes, contiguous both in the file and in the BAR
+ */
+struct p2p_pgmap_range {
+	__u64 offset;
+	__u64 bar_offset;
+	__u64 len;
+};
+
+/*
+ * struct p2p_pgmap_placement - P2P_PGMAP_IOC_PLACEMENT argument
+ * @offset:    (in) file offset, page aligned
+ * @len:       (in) bytes from @offset to describe
+ * @ranges:    (in) user pointer to an array of struct p2p_pgmap_range
+ * @nr_ranges: (in) room in @ranges; (out) how many were written, in file
+ *             order
+ * @flags:     (in) zero; (out) P2P_PGMAP_PLACEMENT_MORE when the span holds
+ *             more runs than there was room for (ask again from the end of
+ *             the last one)
+ *
+ * Pages of the span that have no memory (never touched, or given back)
+ * are in no run. At most 4096 runs are written per call. For tests and tools that check bytes in the memory behind
+ * the BAR, e.g. the host file of an emulated device.
+ */
+struct p2p_pgmap_placement {
+	__u64 offset;
+	__u64 len;
+	__u64 ranges;
+	__u32 nr_ranges;
+	__u32 flags;
+};
+
+#define P2P_PGMAP_PLACEMENT_MORE	(1U << 0)
 
 #define P2P_PGMAP_IOC_MAGIC	0xBA
 #define P2P_PGMAP_IOC_INFO	_IOR(P2P_PGMAP_IOC_MAGIC, 0x00, struct p2p_pgmap_info)
+#define P2P_PGMAP_IOC_PLACEMENT	_IOWR(P2P_PGMAP_IOC_MAGIC, 0x01, struct p2p_pgmap_placement)
 
 #endif /* _UAPI_LINUX_P2P_PGMAP_H */

@@ -76,6 +76,9 @@ static ssize_t p2p_test_pin_write(struct file *file, const char __user *ubuf,
 	    !PAGE_ALIGNED(addr) || !PAGE_ALIGNED(len))
 		return -EINVAL;
 	nr = len >> PAGE_SHIFT;
+	/* pin_user_pages_fast() counts pages in an int. */
+	if (nr > INT_MAX)
+		return -EINVAL;
 
 	mutex_lock(&pins->lock);
 	ret = -EBUSY;
