@@ -49,6 +49,9 @@ MODULE_PARM_DESC(file_limit, "Most bytes of device memory one open file may hold
 /* At most this many ranges per P2P_PGMAP_IOC_PLACEMENT call are written. */
 #define P2P_PGMAP_PLACEMENT_MAX	4096
 
+/* A line of the owners file (see p2p_pgmap_owners_show()). */
+#define P2P_PGMAP_OWNER_LINE "pid=%d file=%s held=%llu mapped=%llu pinned=%llu comm=%s\n"
+
 static void p2p_pgmap_owner_free(struct work_struct *work)
 {
 	struct p2p_pgmap_owner *owner = container_of(work, struct p2p_pgmap_owner,
@@ -386,8 +389,7 @@ ssize_t p2p_pgmap_owners_show(struct p2p_pgmap_dev *pdm, char *buf)
 			continue;
 		}
 		p2p_pgmap_owner_usage(owner, &usage);
-		len += sysfs_emit_at(buf, len, "pid=%d file=%s held=%llu mapped=%llu pinned=%llu comm=%s\n",
-				     owner->tgid,
+		len += sysfs_emit_at(buf, len, P2P_PGMAP_OWNER_LINE, owner->tgid,
 				     READ_ONCE(owner->closed) ? "closed" : "open",
 				     usage.held, usage.mapped, usage.pinned,
 				     owner->comm);

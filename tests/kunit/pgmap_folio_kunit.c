@@ -121,7 +121,7 @@ static int pgmap_folio_test_init(struct kunit *test)
 	void *addr;
 
 	/* Not kunit_kzalloc(): a pgmap that cannot be torn down keeps it. */
-	kp = kzalloc(sizeof(*kp), GFP_KERNEL);
+	kp = kzalloc_obj(*kp, GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, kp);
 	init_completion(&kp->unmap_done);
 
@@ -167,11 +167,11 @@ static bool kp_all_back(struct kunit_pgmap *kp)
 {
 	int tries;
 
-	for (tries = 0; tries < 100; tries++) {
+	for (tries = 0; tries < 50; tries++) {
 		pgmap_folio_pool_drain(kp->pool);
 		if (!pgmap_folios_in_use(kp->pool))
 			return true;
-		msleep(10);
+		msleep(20);
 	}
 	return false;
 }
@@ -215,8 +215,7 @@ static void pgmap_folio_test_release_accounting(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, pgmap_folio_pool_size(kp->pool), (u64)KP_SIZE);
 	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
 
-	KUNIT_ASSERT_EQ(test, kp_request(kp, 2 * PAGE_SIZE,
-						   4 * PAGE_SIZE, folios), 0);
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 2 * PAGE_SIZE, 4 * PAGE_SIZE, folios), 0);
 	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 4UL);
 	KUNIT_EXPECT_EQ(test, pgmap_folio_pool_free_bytes(kp->pool),
 			(u64)KP_SIZE - 4 * PAGE_SIZE);
@@ -248,11 +247,9 @@ static void pgmap_folio_test_double_request(struct kunit *test)
 	struct kunit_pgmap *kp = test->priv;
 	struct folio *folio, *again[2] = {};
 
-	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, PAGE_SIZE,
-						   &folio), 0);
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, PAGE_SIZE, &folio), 0);
 	/* Expect a WARNING: the range overlaps the busy folio. */
-	KUNIT_EXPECT_EQ(test, kp_request(kp, 0, 2 * PAGE_SIZE,
-						   again), -EBUSY);
+	KUNIT_EXPECT_EQ(test, kp_request(kp, 0, 2 * PAGE_SIZE, again), -EBUSY);
 	KUNIT_EXPECT_NULL(test, again[0]);
 	KUNIT_EXPECT_EQ(test, folio_ref_count(folio), 1);
 	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 1UL);
@@ -270,22 +267,15 @@ static void pgmap_folio_test_out_of_range(struct kunit *test)
 	struct kunit_pgmap *kp = test->priv;
 	struct folio *folio = NULL;
 
-	KUNIT_EXPECT_EQ(test, kp_request(kp, KP_SIZE, PAGE_SIZE,
-						   &folio), -EINVAL);
-	KUNIT_EXPECT_EQ(test, kp_request(kp, KP_SIZE - PAGE_SIZE,
-						   2 * PAGE_SIZE, &folio), -EINVAL);
-	KUNIT_EXPECT_EQ(test, kp_request(kp, 0, 0, &folio),
-			-EINVAL);
-	KUNIT_EXPECT_EQ(test, kp_request(kp, 1, PAGE_SIZE,
-						   &folio), -EINVAL);
-	KUNIT_EXPECT_EQ(test, kp_request(kp, 0, PAGE_SIZE + 1,
-						   &folio), -EINVAL);
+	KUNIT_EXPECT_EQ(test, kp_request(kp, KP_SIZE, PAGE_SIZE, &folio), -EINVAL);
+	KUNIT_EXPECT_EQ(test, kp_request(kp, KP_SIZE - PAGE_SIZE, 2 * PAGE_SIZE, &folio), -EINVAL);
+	KUNIT_EXPECT_EQ(test, kp_request(kp, 0, 0, &folio), -EINVAL);
+	KUNIT_EXPECT_EQ(test, kp_request(kp, 1, PAGE_SIZE, &folio), -EINVAL);
+	KUNIT_EXPECT_EQ(test, kp_request(kp, 0, PAGE_SIZE + 1, &folio), -EINVAL);
 	/* offset + len wraps around */
-	KUNIT_EXPECT_EQ(test, kp_request(kp, PAGE_SIZE,
-						   U64_MAX & PAGE_MASK, &folio),
+	KUNIT_EXPECT_EQ(test, kp_request(kp, PAGE_SIZE, U64_MAX & PAGE_MASK, &folio),
 			-EINVAL);
-	KUNIT_EXPECT_EQ(test, kp_request(kp, U64_MAX & PAGE_MASK,
-						   2 * PAGE_SIZE, &folio), -EINVAL);
+	KUNIT_EXPECT_EQ(test, kp_request(kp, U64_MAX & PAGE_MASK, 2 * PAGE_SIZE, &folio), -EINVAL);
 	KUNIT_EXPECT_NULL(test, folio);
 	KUNIT_EXPECT_NULL(test, pgmap_folio_try_get(kp->pool, KP_SIZE));
 	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
@@ -302,8 +292,7 @@ static void pgmap_folio_test_free_run(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, pgmap_folio_free_run(kp->pool, PAGE_SIZE,
 						   3 * PAGE_SIZE),
 			(u64)(3 * PAGE_SIZE));
-	KUNIT_ASSERT_EQ(test, kp_request(kp, 8 * PAGE_SIZE,
-						   PAGE_SIZE, &folio), 0);
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 8 * PAGE_SIZE, PAGE_SIZE, &folio), 0);
 	KUNIT_EXPECT_EQ(test, pgmap_folio_free_run(kp->pool, 2 * PAGE_SIZE,
 						   U64_MAX),
 			(u64)(6 * PAGE_SIZE));
@@ -334,15 +323,12 @@ static void pgmap_folio_test_exhaustion_and_reuse(struct kunit *test)
 	KUNIT_ASSERT_NOT_NULL(test, folios);
 
 	for (round = 0; round < 2; round++) {
-		KUNIT_ASSERT_EQ(test, kp_request(kp, 0, KP_SIZE,
-							   folios), 0);
+		KUNIT_ASSERT_EQ(test, kp_request(kp, 0, KP_SIZE, folios), 0);
 		KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool),
 				(unsigned long)KP_NR_FOLIOS);
 		KUNIT_EXPECT_EQ(test, pgmap_folio_pool_free_bytes(kp->pool), 0ULL);
-		KUNIT_EXPECT_EQ(test, kp_request(kp,
-							   KP_SIZE - PAGE_SIZE,
-							   PAGE_SIZE, &one),
-				-EBUSY);
+		KUNIT_EXPECT_EQ(test, kp_request(kp, KP_SIZE - PAGE_SIZE,
+						 PAGE_SIZE, &one), -EBUSY);
 
 		kp_release(kp, folios, KP_NR_FOLIOS);
 		pgmap_folio_pool_drain(kp->pool);
@@ -360,8 +346,7 @@ static void pgmap_folio_test_try_get_shares(struct kunit *test)
 	struct folio *folio, *shared;
 
 	KUNIT_EXPECT_NULL(test, pgmap_folio_try_get(kp->pool, 0));
-	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, PAGE_SIZE,
-						   &folio), 0);
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, PAGE_SIZE, &folio), 0);
 	shared = kp_try_get(kp, 0);
 	KUNIT_ASSERT_PTR_EQ(test, shared, folio);
 	KUNIT_EXPECT_EQ(test, folio_ref_count(folio), 2);
@@ -390,8 +375,7 @@ static void pgmap_folio_test_return_waits_for_core(struct kunit *test)
 	if (PGMAP_COMPAT_REFCOUNT_REWORK)
 		kunit_skip(test, "since 6.15 the core no longer touches a freed P2PDMA folio");
 
-	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, PAGE_SIZE,
-						   &folio), 0);
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, PAGE_SIZE, &folio), 0);
 	/* What free_zone_device_folio() does, stopped halfway. */
 	KUNIT_ASSERT_TRUE(test, folio_ref_dec_and_test(folio));
 	kp->refs[0]--;
@@ -576,8 +560,7 @@ static void pgmap_folio_test_request_on_dying(struct kunit *test)
 	struct folio *held, *late = NULL;
 	int waited;
 
-	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, PAGE_SIZE,
-						   &held), 0);
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, PAGE_SIZE, &held), 0);
 
 	unmapper = kthread_run(kunit_pgmap_unmapper, kp, "pgmap_folio_kunit");
 	if (IS_ERR(unmapper)) {
@@ -596,8 +579,7 @@ static void pgmap_folio_test_request_on_dying(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, completion_done(&kp->unmap_done));
 
 	/* Expect a WARNING: requesting from a dying pgmap is a caller bug. */
-	KUNIT_EXPECT_EQ(test, kp_request(kp, PAGE_SIZE,
-						   PAGE_SIZE, &late), -ENXIO);
+	KUNIT_EXPECT_EQ(test, kp_request(kp, PAGE_SIZE, PAGE_SIZE, &late), -ENXIO);
 	KUNIT_EXPECT_NULL(test, late);
 	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 1UL);
 

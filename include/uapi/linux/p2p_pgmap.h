@@ -102,8 +102,9 @@ struct p2p_pgmap_range {
  *             the last one)
  *
  * Pages of the span that have no memory (never touched, or given back)
- * are in no run. At most 4096 runs are written per call. For tests and tools that check bytes in the memory behind
- * the BAR, e.g. the host file of an emulated device.
+ * are in no run. At most 4096 runs are written per call. For tests and
+ * tools that check bytes in the memory behind the BAR, e.g. the host file
+ * of an emulated device.
  */
 struct p2p_pgmap_placement {
 	__u64 offset;
