@@ -149,6 +149,20 @@ static inline void p2p_compat_folio_set_zdd(struct folio *folio, void *data)
 	folio->page.zone_device_data = data;
 }
 
+/*
+ * How many page tables map an order-0 folio: folio_mapcount() became an
+ * inline (and page_mapcount() went away) after 6.1, which does not export
+ * it.
+ */
+static inline int p2p_compat_folio_mapcount(struct folio *folio)
+{
+#if P2P_PGMAP_KERNEL_AT_LEAST(6, 12)
+	return folio_mapcount(folio);
+#else
+	return page_mapcount(folio_page(folio, 0));
+#endif
+}
+
 /* vm_flags became read-only with accessors in 6.3. */
 static inline void p2p_compat_vm_flags_set(struct vm_area_struct *vma,
 					   vm_flags_t flags)

@@ -331,7 +331,7 @@ void p2p_pgmap_owner_usage(struct p2p_pgmap_owner *owner,
 			usage->mapped += PAGE_SIZE;
 		else
 			usage->pinned_only += PAGE_SIZE;
-		if (folio_ref_count(folio) > folio_mapcount(folio))
+		if (folio_ref_count(folio) > p2p_compat_folio_mapcount(folio))
 			usage->pinned += PAGE_SIZE;
 		if (++seen % 1024 == 0) {
 			xas_pause(&xas);
