@@ -37,7 +37,7 @@ else
   KMAKE := $(VM)/kmake $(KERNEL)
 endif
 
-KSRC := Kbuild drivers include tests/kunit tests/vm/modules
+KSRC := VERSION Kbuild drivers include tests/kunit tests/vm/modules
 
 # The build targets run tests/vm/kernel with P2P_KERNEL_FETCH=0, so that
 # it downloads nothing. A goal that fetches exports 1 instead, which the

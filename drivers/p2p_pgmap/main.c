@@ -31,15 +31,15 @@
 #include "p2p_pgmap.h"
 
 static int bar = -1;
-module_param(bar, int, 0444);
-MODULE_PARM_DESC(bar, "BAR to use (default -1: the largest 64-bit prefetchable memory BAR)");
+module_param(bar, int, 0644);
+MODULE_PARM_DESC(bar, "BAR to use, read at each probe (default -1: the largest 64-bit prefetchable memory BAR)");
 
 static unsigned long offset;
-module_param(offset, ulong, 0444);
+module_param(offset, ulong, 0644);
 MODULE_PARM_DESC(offset, "Offset into the BAR, a multiple of the memory hotplug granularity (2 MiB on x86)");
 
 static unsigned long size;
-module_param(size, ulong, 0444);
+module_param(size, ulong, 0644);
 MODULE_PARM_DESC(size, "Bytes to use (default 0: the rest of the BAR)");
 
 #define PCI_DEVICE_ID_IVSHMEM	0x1110
@@ -556,4 +556,5 @@ static void __exit p2p_pgmap_exit(void)
 module_exit(p2p_pgmap_exit);
 
 MODULE_DESCRIPTION("PCI BAR memory as ZONE_DEVICE folios for userspace");
+MODULE_VERSION(P2P_PGMAP_VERSION);
 MODULE_LICENSE("GPL");
