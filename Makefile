@@ -52,7 +52,7 @@ else
 endif
 export P2P_KERNEL_FETCH
 
-.PHONY: all modules userspace check stress demo bench lint deps clean
+.PHONY: all modules userspace check stress demo bench lint deps deb clean
 
 all: modules userspace
 
@@ -95,6 +95,13 @@ bench: deps
 
 lint: deps
 	@tests/lint
+
+# Two Debian packages in build/deb/: p2p-pgmap-dkms (all) and
+# p2p-pgmap-tools (amd64), built by debian/rules from a copy of the tree
+# whose changelog carries VERSION; lintian checks them.
+deb:
+	@$(VM)/deps
+	@debian/make-deb
 
 clean:
 	rm -rf build
