@@ -65,15 +65,20 @@ static void usage(FILE *out)
 		"BDF is a PCI address (0000:01:00.0). Exit status: 0 done, 1 failed, 2 usage.\n");
 }
 
+static void vsay(const char *fmt, va_list ap, const char *tail)
+{
+	fprintf(stderr, "%s: ", prog);
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "%s\n", tail);
+}
+
 static void __attribute__((format(printf, 1, 2))) die_usage(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: ", prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsay(fmt, ap, " (see p2p-pgmap --help)");
 	va_end(ap);
-	fprintf(stderr, " (see %s --help)\n", prog);
 	exit(2);
 }
 
@@ -81,11 +86,9 @@ static void __attribute__((format(printf, 1, 2))) say_err(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: ", prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsay(fmt, ap, "");
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 /* The first line of a sysfs file, without its newline; false on error. */
