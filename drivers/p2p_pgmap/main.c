@@ -538,12 +538,21 @@ static int __init p2p_pgmap_init(void)
 {
 	int err;
 
-	err = p2p_pgmap_cdev_init();
+	err = p2p_pgmap_owner_init();
 	if (err)
 		return err;
+	err = p2p_pgmap_cdev_init();
+	if (err)
+		goto out_owner;
 	err = pci_register_driver(&p2p_pgmap_driver);
 	if (err)
-		p2p_pgmap_cdev_exit();
+		goto out_cdev;
+	return 0;
+
+out_cdev:
+	p2p_pgmap_cdev_exit();
+out_owner:
+	p2p_pgmap_owner_exit();
 	return err;
 }
 module_init(p2p_pgmap_init);
@@ -551,6 +560,11 @@ module_init(p2p_pgmap_init);
 static void __exit p2p_pgmap_exit(void)
 {
 	pci_unregister_driver(&p2p_pgmap_driver);
+	/*
+	 * Owners freed by work items put their device, whose release needs
+	 * what p2p_pgmap_cdev_exit() takes down: drain them first.
+	 */
+	p2p_pgmap_owner_exit();
 	p2p_pgmap_cdev_exit();
 }
 module_exit(p2p_pgmap_exit);

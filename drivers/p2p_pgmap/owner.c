@@ -46,6 +46,13 @@ unsigned long p2p_pgmap_file_limit;
 module_param_named(file_limit, p2p_pgmap_file_limit, ulong, 0644);
 MODULE_PARM_DESC(file_limit, "Most bytes of device memory one open file may hold (default 0: no limit)");
 
+/*
+ * Owners are freed from work items of the module's own queue, which module
+ * exit drains: a work item still queued when the module's code goes would
+ * run freed code.
+ */
+static struct workqueue_struct *p2p_pgmap_owner_wq;
+
 /* At most this many ranges per P2P_PGMAP_IOC_PLACEMENT call are written. */
 #define P2P_PGMAP_PLACEMENT_MAX	4096
 
@@ -72,7 +79,27 @@ static void p2p_pgmap_owner_free(struct work_struct *work)
 static void p2p_pgmap_owner_put(struct p2p_pgmap_owner *owner)
 {
 	if (refcount_dec_and_test(&owner->ref))
-		queue_work(pgmap_compat_system_wq, &owner->free_work);
+		queue_work(p2p_pgmap_owner_wq, &owner->free_work);
+}
+
+/**
+ * p2p_pgmap_owner_init - set up what owners need, at module load
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int p2p_pgmap_owner_init(void)
+{
+	p2p_pgmap_owner_wq = alloc_workqueue("p2p_pgmap_owners", 0, 0);
+	return p2p_pgmap_owner_wq ? 0 : -ENOMEM;
+}
+
+/**
+ * p2p_pgmap_owner_exit - at module unload, once no device is bound: wait
+ * for the owners still being freed
+ */
+void p2p_pgmap_owner_exit(void)
+{
+	destroy_workqueue(p2p_pgmap_owner_wq);
 }
 
 /**

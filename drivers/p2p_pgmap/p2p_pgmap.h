@@ -194,6 +194,8 @@ void p2p_pgmap_cdev_revoke(struct p2p_pgmap_dev *pdm);
 
 /* owner.c */
 extern unsigned long p2p_pgmap_file_limit;
+int p2p_pgmap_owner_init(void);
+void p2p_pgmap_owner_exit(void);
 struct p2p_pgmap_owner *p2p_pgmap_owner_create(struct p2p_pgmap_dev *pdm);
 void p2p_pgmap_owner_close(struct p2p_pgmap_owner *owner);
 struct folio *p2p_pgmap_owner_folio(struct p2p_pgmap_owner *owner,
