@@ -89,7 +89,7 @@ static void p2p_pgmap_owner_put(struct p2p_pgmap_owner *owner)
  */
 int p2p_pgmap_owner_init(void)
 {
-	p2p_pgmap_owner_wq = alloc_workqueue("p2p_pgmap_owners", 0, 0);
+	p2p_pgmap_owner_wq = alloc_workqueue("p2p_pgmap_owners", WQ_UNBOUND, 0);
 	return p2p_pgmap_owner_wq ? 0 : -ENOMEM;
 }
 
