@@ -546,9 +546,9 @@ EXPORT_SYMBOL_GPL(pgmap_folio_free_run);
  * @pool: the pool
  * @offset: byte offset into the pgmap
  *
- * For sharing a folio someone else requested, e.g. a second process
- * mapping the same offset. Fails if the folio is free, returning, or its
- * last reference is being dropped right now.
+ * For sharing a folio someone else requested, e.g. a second mapping of
+ * memory an owner has handed out already. Fails if the folio is free,
+ * returning, or its last reference is being dropped right now.
  *
  * Return: the folio with a new reference the caller owns, or NULL.
  */
