@@ -534,12 +534,17 @@ static int cmd_unbind(int argc, char **argv)
 	return 0;
 }
 
-/* Print the kernel log records from @fd (opened at the end before the
- * remove) that mention @bdf. */
-static void print_klog(int fd, const char *bdf)
+/*
+ * Print the kernel log records from @fd (opened at its end before the
+ * remove) of the device: those that name its PCI address (the driver's
+ * account of the remove) or its node (who held memory while it waited).
+ */
+static void print_klog(int fd, const char *bdf, const char *node)
 {
-	char rec[8192];
+	char rec[8192], tag[80];
 	ssize_t n;
+
+	snprintf(tag, sizeof(tag), "%s:", node);
 
 	if (fd < 0)
 		return;
@@ -550,7 +555,7 @@ static void print_klog(int fd, const char *bdf)
 			continue;	/* records overwritten meanwhile */
 		rec[n] = 0;
 		msg = strchr(rec, ';');
-		if (msg && strstr(msg, bdf))
+		if (msg && (strstr(msg, bdf) || (node[0] && strstr(msg, tag))))
 			printf("  kernel: %s", msg + 1);
 	}
 }
@@ -603,12 +608,12 @@ static int cmd_remove(int argc, char **argv)
 		if (time(NULL) - start >= timeout) {
 			printf("remove still waiting after %d s (it goes on in the kernel); it waits for:\n",
 			       timeout);
-			print_klog(kmsg, bdf);
+			print_klog(kmsg, bdf, node);
 			return 1;
 		}
 		sleep(1);
 	}
-	print_klog(kmsg, bdf);
+	print_klog(kmsg, bdf, node);
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 		say_err("remove of %s failed", bdf);
 		return 1;
