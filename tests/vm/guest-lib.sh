@@ -146,6 +146,18 @@ owner_line() {
 	return 1
 }
 no_owner() { ! owner_line "$@"; }
+
+# placement_runs TEXT: the "placement: buf+REL bar BAR len LEN" lines that
+# p2p_dio and p2p_rdma_rw print (where the driver placed their buffer in
+# the BAR), as "REL BAR LEN" lines.
+placement_runs() {
+	local line
+	while IFS= read -r line; do
+		[[ $line =~ ^placement:\ buf\+([0-9]+)\ bar\ ([0-9]+)\ len\ ([0-9]+)$ ]] &&
+			echo "${BASH_REMATCH[1]} ${BASH_REMATCH[2]} ${BASH_REMATCH[3]}"
+	done <<<"$1"
+	return 0
+}
 # reads_zeroes DEV LEN: a new open of DEV, mapping LEN bytes at offset 0,
 # reads nothing but zeroes.
 reads_zeroes() {
