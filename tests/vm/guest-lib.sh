@@ -108,6 +108,52 @@ settled() {
 	local s
 	none_in_use "${1:-$attr_dir}" && read -r s <"${1:-$attr_dir}/state" && [ "$s" = live ]
 }
+# unplug_ends PID SECS: the unplug running in the background as PID ends
+# within SECS seconds and succeeds. When it has not ended by then, the
+# guest's side of the remove is shown as comments (unplug_stuck) and the
+# result is false at once, so that a stuck remove fails its own test with
+# a reason rather than the area's guest with a timeout; the unplug goes on.
+unplug_ends() {
+	local pid=$1
+	if wait_secs "$2" gone "$pid"; then
+		wait "$pid"
+		return
+	fi
+	diag "the unplug has not ended after $2 s; the guest then:"
+	unplug_stuck | sed 's/^/#   /'
+	return 1
+}
+gone() { ! kill -0 "$1" 2>/dev/null; }
+# unplug_stuck: what tells a remove that never started (the eject request
+# lost on its way to the guest) from one that waits: each ivshmem device
+# and its driver's state, the owners of its memory, the tasks in D state
+# with their kernel stacks, and the last hot-plug and p2p_pgmap messages.
+unplug_stuck() {
+	local d f s stat i n
+	for d in /sys/bus/pci/devices/*; do
+		read -r s <"$d/vendor" 2>/dev/null || continue
+		read -r n <"$d/device" 2>/dev/null || continue
+		[ "$s:$n" = 0x1af4:0x1110 ] || continue
+		echo "device ${d##*/}: driver $(basename "$(readlink "$d/driver" 2>/dev/null)" 2>/dev/null)"
+		for f in state folios_in_use owners; do
+			[ -r "$d/p2p_pgmap/$f" ] && sed "s/^/  $f: /" "$d/p2p_pgmap/$f"
+		done
+	done
+	for d in /proc/[0-9]*; do
+		read -r stat <"$d/stat" 2>/dev/null || continue
+		# The state follows the command's closing parenthesis.
+		[[ ${stat##*) } == D* ]] || continue
+		s=${stat#*\(}
+		echo "task ${d#/proc/} (${s%)*}) in D state:"
+		sed 's/^/  /' "$d/stack" 2>/dev/null
+	done
+	klog
+	for ((i = ${#klog[@]} - 1, n = 0; i >= 0 && n < 15; i--)); do
+		[[ ${klog[i]} =~ p2p_pgmap|pciehp|acpiphp|ACPI|pci\ 0000 ]] || continue
+		echo "${klog[i]}"
+		n=$((n + 1))
+	done | tac
+}
 # replug: after an unplug, the device comes back, the driver binds it again
 # and nothing of it is in use.
 replug() { "$hotplug" plug >/dev/null && wait_for node && settled; }
