@@ -125,8 +125,9 @@ unplug_ends() {
 }
 gone() { ! kill -0 "$1" 2>/dev/null; }
 # unplug_stuck: what tells a remove that never started (the eject request
-# lost on its way to the guest) from one that waits: each ivshmem device
-# and its driver's state, the owners of its memory, the tasks in D state
+# lost on its way to the guest: its driver still bound, its state live)
+# from one that waits (no driver, state dying): each ivshmem device and
+# its driver's state, the owners of its memory, the tasks in D state
 # with their kernel stacks, and the last hot-plug and p2p_pgmap messages.
 unplug_stuck() {
 	local d f s stat i n
@@ -134,7 +135,9 @@ unplug_stuck() {
 		read -r s <"$d/vendor" 2>/dev/null || continue
 		read -r n <"$d/device" 2>/dev/null || continue
 		[ "$s:$n" = 0x1af4:0x1110 ] || continue
-		echo "device ${d##*/}: driver $(basename "$(readlink "$d/driver" 2>/dev/null)" 2>/dev/null)"
+		# A remove under way has already unlinked the driver.
+		s=$(readlink "$d/driver" 2>/dev/null) || s="none (being removed, or unbound)"
+		echo "device ${d##*/}: driver ${s##*/}"
 		for f in state folios_in_use owners; do
 			[ -r "$d/p2p_pgmap/$f" ] && sed "s/^/  $f: /" "$d/p2p_pgmap/$f"
 		done
