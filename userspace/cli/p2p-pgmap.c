@@ -278,15 +278,15 @@ static int cmd_list(int argc, char **argv)
 	bool json = argc == 2 && !strcmp(argv[1], "--json");
 	char *names[256];
 	struct dirent *de;
-	int n = 0, i;
+	int n = 0, shown = 0, i;
 	DIR *d;
 
 	if (argc > 2 || (argc == 2 && !json))
 		die_usage("list takes only --json");
 	d = opendir(CLASS_DIR);
 	while (d && (de = readdir(d)) && n < 256)
-		if (!strncmp(de->d_name, "p2p_pgmap", 9))
-			names[n++] = strdup(de->d_name);
+		if (!strncmp(de->d_name, "p2p_pgmap", 9) && (names[n] = strdup(de->d_name)))
+			n++;
 	if (d)
 		closedir(d);
 	qsort(names, n, sizeof(names[0]), cmp_str);
@@ -299,11 +299,15 @@ static int cmd_list(int argc, char **argv)
 		struct dev_info info;
 		char bdf[64];
 
-		if (!bdf_of_node(names[i], bdf, sizeof(bdf)))
+		/* A node that went away since the folder was read is left out. */
+		if (!bdf_of_node(names[i], bdf, sizeof(bdf))) {
+			free(names[i]);
 			continue;
+		}
 		get_info(bdf, names[i], &info);
 		if (json) {
-			printf(i ? "," : "");
+			if (shown++)
+				putchar(',');
 			print_json(&info);
 		} else {
 			printf("%-12s %-13s %s:%s %3d %9lluM %9lluM %7llu %-7s %s\n",
