@@ -14,6 +14,15 @@
  * appear. Faults of different files share that lock: one file's fault
  * never waits for another's zeroing.
  *
+ * Large folios (7.x): an aligned 2 MiB of a file is one PMD-order folio,
+ * mapped with one PMD by ->huge_fault() where the VMA covers it, with PTEs
+ * otherwise. ->get_unmapped_area() places mappings of 2 MiB and more on a
+ * 2 MiB boundary matching their file offset, so a plain mmap() gets PMDs.
+ * Such a VMA is not VM_MIXEDMAP: the core treats a huge mapping in a
+ * VM_MIXEDMAP VMA as special (no reference, no rmap) and would leak the
+ * folio when it splits one; pages are mapped with vmf_insert_page_mkwrite()
+ * and vmf_insert_folio_pmd() instead, as device DAX does.
+ *
  * Every open file of a device uses the address space of one private inode
  * (not the device node's, which differs per node and per mount of devtmpfs),
  * so a single unmap_mapping_range() reaches every user mapping.
@@ -89,14 +98,73 @@ static void p2p_pgmap_report_holders(struct work_struct *work)
 	schedule_delayed_work(&pdm->holders_report, P2P_PGMAP_REPORT_EVERY);
 }
 
+#ifdef P2P_PGMAP_LARGE_FOLIOS
+/*
+ * Map @page at @addr (the fault's address or a later one of its VMA).
+ * vm_insert_page() would make the VMA VM_MIXEDMAP, under a mmap_lock held
+ * only for reading; vmf_insert_page_mkwrite() maps a refcounted page at a
+ * fault's address, so each address gets a vm_fault of its own.
+ */
+static vm_fault_t p2p_pgmap_insert(struct vm_fault *vmf, unsigned long addr,
+				   struct page *page)
+{
+	struct vm_fault at = {
+		.vma = vmf->vma,
+		.address = addr,
+		.real_address = addr,
+		.flags = vmf->flags,
+	};
+
+	return vmf_insert_page_mkwrite(&at, page, vmf->flags & FAULT_FLAG_WRITE);
+}
+
+/* Map the @nr pages of a new batch from the fault's address on. */
+static vm_fault_t p2p_pgmap_insert_batch(struct vm_fault *vmf,
+					 struct page **pages, unsigned long nr)
+{
+	vm_fault_t ret = VM_FAULT_NOPAGE;
+	unsigned long i;
+
+	for (i = 0; i < nr && ret == VM_FAULT_NOPAGE; i++)
+		ret = p2p_pgmap_insert(vmf, vmf->address + i * PAGE_SIZE, pages[i]);
+	/* The faulting page is the first: mapped unless nothing was. */
+	return i > 1 ? VM_FAULT_NOPAGE : ret;
+}
+#else
+static vm_fault_t p2p_pgmap_insert(struct vm_fault *vmf, unsigned long addr,
+				   struct page *page)
+{
+	int err = vm_insert_page(vmf->vma, addr, page);
+
+	if (err == -ENOMEM)
+		return VM_FAULT_OOM;
+	if (err && err != -EBUSY)	/* -EBUSY: raced with another fault */
+		return VM_FAULT_SIGBUS;
+	return VM_FAULT_NOPAGE;
+}
+
+/* Map the @nr pages of a new batch from the fault's address on, at once. */
+static vm_fault_t p2p_pgmap_insert_batch(struct vm_fault *vmf,
+					 struct page **pages, unsigned long nr)
+{
+	unsigned long not_inserted = nr;
+	int err;
+
+	err = vm_insert_pages(vmf->vma, vmf->address, pages, &not_inserted);
+	/* The faulting page is the first: mapped unless nothing was. */
+	if (not_inserted < nr || err == -EBUSY)	/* -EBUSY: raced with a fault */
+		return VM_FAULT_NOPAGE;
+	return err == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+}
+#endif
+
 /*
  * New memory for the faulting page of the file and the pages after it, up
  * to the next P2P_PGMAP_FAULT_BATCH boundary of the file or the end of the
- * VMA, mapped with one vm_insert_pages(). owner.c zeroes it before any
- * page can be mapped. Afterwards the driver drops its own references on
- * every path: the page tables (and any pins taken through them) hold the
- * only ones, and a folio that could not be inserted goes straight back to
- * the pool.
+ * VMA, mapped in one go. owner.c zeroes it before any page can be mapped.
+ * Afterwards the driver drops its own references on every path: the page
+ * tables (and any pins taken through them) hold the only ones, and a folio
+ * none of whose pages could be inserted goes straight back to the pool.
  */
 static vm_fault_t p2p_pgmap_fault_new(struct p2p_pgmap_owner *owner,
 				      struct vm_fault *vmf)
@@ -106,11 +174,12 @@ static vm_fault_t p2p_pgmap_fault_new(struct p2p_pgmap_owner *owner,
 	pgoff_t pgoff = vmf->pgoff;
 	unsigned long batch_end = round_up(pgoff + 1, P2P_PGMAP_FAULT_BATCH);
 	unsigned long vma_end = pgoff + ((vma->vm_end - vmf->address) >> PAGE_SHIFT);
-	unsigned long nr, i, not_inserted;
-	int got, err;
+	unsigned long nr;
+	vm_fault_t ret;
+	int got;
 
 	nr = min3(batch_end, vma_end, (unsigned long)(pdm->size >> PAGE_SHIFT)) - pgoff;
-	got = p2p_pgmap_owner_alloc(owner, pgoff, nr);
+	got = p2p_pgmap_owner_alloc(owner, pgoff, nr, 0);
 	switch (got) {
 	case -ENOSPC:
 		dev_info_ratelimited(&pdm->dev, "%s[%d]: SIGBUS, no free device memory\n",
@@ -127,16 +196,9 @@ static vm_fault_t p2p_pgmap_fault_new(struct p2p_pgmap_owner *owner,
 	if (got < 0)
 		return VM_FAULT_SIGBUS;
 
-	for (i = 0; i < got; i++)
-		owner->fault_pages[i] = folio_page(owner->fault_folios[i], 0);
-	not_inserted = got;
-	err = vm_insert_pages(vma, vmf->address, owner->fault_pages, &not_inserted);
-	pgmap_release_folios(owner->fault_folios, got);
-
-	/* The faulting page is the first: mapped unless nothing was. */
-	if (not_inserted < got || err == -EBUSY)	/* -EBUSY: raced with a fault */
-		return VM_FAULT_NOPAGE;
-	return err == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+	ret = p2p_pgmap_insert_batch(vmf, owner->fault_pages, got);
+	pgmap_release_folios(owner->fault_folios, owner->nr_fault_folios);
+	return ret;
 }
 
 /*
@@ -149,9 +211,8 @@ static vm_fault_t p2p_pgmap_fault(struct vm_fault *vmf)
 	struct vm_area_struct *vma = vmf->vma;
 	struct p2p_pgmap_owner *owner = vma->vm_file->private_data;
 	struct p2p_pgmap_dev *pdm = owner->pdm;
-	struct folio *folio;
+	struct page *page;
 	vm_fault_t ret;
-	int err;
 
 	down_read(&pdm->lock);
 	if (pdm->dying || vmf->pgoff >= pdm->size >> PAGE_SHIFT) {
@@ -160,27 +221,86 @@ static vm_fault_t p2p_pgmap_fault(struct vm_fault *vmf)
 	}
 
 	mutex_lock(&owner->lock);
-	folio = p2p_pgmap_owner_folio(owner, vmf->pgoff);
-	if (!folio) {
+	page = p2p_pgmap_owner_page(owner, vmf->pgoff);
+	if (page) {
+		ret = p2p_pgmap_insert(vmf, vmf->address, page);
+		folio_put(page_folio(page));
+	} else {
 		ret = p2p_pgmap_fault_new(owner, vmf);
-		goto out;
 	}
-	err = vm_insert_page(vma, vmf->address, folio_page(folio, 0));
-	folio_put(folio);
-	if (err == -ENOMEM)
-		ret = VM_FAULT_OOM;
-	else if (err && err != -EBUSY)	/* -EBUSY: raced with another fault */
-		ret = VM_FAULT_SIGBUS;
-	else
-		ret = VM_FAULT_NOPAGE;
-out:
 	mutex_unlock(&owner->lock);
 	up_read(&pdm->lock);
 	return ret;
 }
 
+#ifdef P2P_PGMAP_LARGE_FOLIOS
+/*
+ * A PMD fault: an aligned 2 MiB of the file that the VMA covers whole is
+ * one PMD-order folio, new or the file's already, mapped with one PMD.
+ * Anything else (part of that 2 MiB has memory of smaller folios, the pool
+ * has no aligned 2 MiB free, the file limit) falls back to PTE faults.
+ */
+static vm_fault_t p2p_pgmap_huge_fault(struct vm_fault *vmf, unsigned int order)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct p2p_pgmap_owner *owner = vma->vm_file->private_data;
+	struct p2p_pgmap_dev *pdm = owner->pdm;
+	unsigned long haddr = vmf->address & PMD_MASK;
+	pgoff_t pgoff = vmf->pgoff - ((vmf->address - haddr) >> PAGE_SHIFT);
+	bool write = vmf->flags & FAULT_FLAG_WRITE;
+	vm_fault_t ret = VM_FAULT_FALLBACK;
+	struct folio *folio;
+	struct page *page;
+
+	if (order != PMD_ORDER || haddr < vma->vm_start ||
+	    haddr + PMD_SIZE > vma->vm_end || !IS_ALIGNED(pgoff, HPAGE_PMD_NR))
+		return VM_FAULT_FALLBACK;
+
+	down_read(&pdm->lock);
+	/* The PTE fault that follows says SIGBUS. */
+	if (pdm->dying) {
+		up_read(&pdm->lock);
+		return VM_FAULT_FALLBACK;
+	}
+	mutex_lock(&owner->lock);
+	page = p2p_pgmap_owner_page(owner, pgoff);
+	if (page) {
+		folio = page_folio(page);
+		if (folio_order(folio) == PMD_ORDER && folio_page(folio, 0) == page)
+			ret = vmf_insert_folio_pmd(vmf, folio, write);
+		folio_put(folio);
+	} else if (p2p_pgmap_owner_alloc(owner, pgoff, HPAGE_PMD_NR,
+					 PGMAP_ALLOC_WHOLE) > 0) {
+		folio = owner->fault_folios[0];
+		if (owner->nr_fault_folios == 1)
+			ret = vmf_insert_folio_pmd(vmf, folio, write);
+		pgmap_release_folios(owner->fault_folios, owner->nr_fault_folios);
+	}
+	mutex_unlock(&owner->lock);
+	up_read(&pdm->lock);
+	return ret;
+}
+
+/*
+ * The kernel is about to split the VMA at @addr; a huge mapping across
+ * @addr will be zapped whole. Keep its folio for the file (owner.c).
+ */
+static int p2p_pgmap_may_split(struct vm_area_struct *vma, unsigned long addr)
+{
+	if (addr & ~PMD_MASK)
+		p2p_pgmap_owner_keep(vma->vm_file->private_data,
+				     vma->vm_pgoff +
+				     ((addr - vma->vm_start) >> PAGE_SHIFT));
+	return 0;
+}
+#endif
+
 static const struct vm_operations_struct p2p_pgmap_vm_ops = {
 	.fault = p2p_pgmap_fault,
+#ifdef P2P_PGMAP_LARGE_FOLIOS
+	.huge_fault = p2p_pgmap_huge_fault,
+	.may_split = p2p_pgmap_may_split,
+#endif
 };
 
 /* Every precondition of a mapping, each refusal logged once per burst. */
@@ -246,11 +366,17 @@ static int p2p_pgmap_mmap(struct file *file, struct vm_area_struct *vma)
 	 */
 	vma->vm_page_prot = pgprot_noncached(vma->vm_page_prot);
 	/*
-	 * MIXEDMAP: vm_insert_page() of refcounted struct pages. DONTEXPAND:
-	 * mremap() cannot grow a mapping past what check_vma() allowed.
-	 * DONTDUMP: core dumps must not read device memory. No exec, ever.
+	 * DONTEXPAND: mremap() cannot grow a mapping past what check_vma()
+	 * allowed. DONTDUMP: core dumps must not read device memory. No
+	 * exec, ever. With large folios, HUGEPAGE: PMD faults even where
+	 * transparent huge pages are "madvise" only; without, MIXEDMAP:
+	 * vm_insert_page() of refcounted struct pages.
 	 */
+#ifdef P2P_PGMAP_LARGE_FOLIOS
+	p2p_compat_vm_flags_set(vma, VM_HUGEPAGE | VM_DONTEXPAND | VM_DONTDUMP);
+#else
 	p2p_compat_vm_flags_set(vma, VM_MIXEDMAP | VM_DONTEXPAND | VM_DONTDUMP);
+#endif
 	p2p_compat_vm_flags_clear(vma, VM_MAYEXEC);
 	vma->vm_ops = &p2p_pgmap_vm_ops;
 	return 0;
@@ -288,6 +414,8 @@ static long p2p_pgmap_ioctl_info(struct p2p_pgmap_owner *owner,
 	info.state = p2p_pgmap_state(pdm);
 	info.page_size = PAGE_SIZE;
 	info.flags = pdm->via_p2pdma_core ? P2P_PGMAP_INFO_P2PDMA : 0;
+	if (pgmap_folio_max_order(pdm->pgmap))
+		info.flags |= P2P_PGMAP_INFO_LARGE_FOLIOS;
 	info.file_limit = READ_ONCE(p2p_pgmap_file_limit);
 	if (pdm->pool) {
 		info.free_bytes = pgmap_folio_pool_free_bytes(pdm->pool);
@@ -357,6 +485,9 @@ static const struct file_operations p2p_pgmap_fops = {
 	.compat_ioctl = compat_ptr_ioctl,
 	.fsync = noop_fsync,
 	.llseek = noop_llseek,
+#ifdef P2P_PGMAP_LARGE_FOLIOS
+	.get_unmapped_area = thp_get_unmapped_area,
+#endif
 };
 
 /* Freed when the last open file is closed, possibly long after remove. */
@@ -450,11 +581,18 @@ int p2p_pgmap_cdev_add(struct p2p_pgmap_dev *pdm)
  */
 void p2p_pgmap_cdev_revoke(struct p2p_pgmap_dev *pdm)
 {
+	struct p2p_pgmap_owner *owner;
+
 	down_write(&pdm->lock);
 	WRITE_ONCE(pdm->dying, true);
 	up_write(&pdm->lock);
 
 	unmap_mapping_range(pdm->inode->i_mapping, 0, 0, 1);
+	/* Folios kept across splits: no longer mapped, not to be waited for. */
+	mutex_lock(&pdm->owners_lock);
+	list_for_each_entry(owner, &pdm->owners, node)
+		p2p_pgmap_owner_drop_kept(owner);
+	mutex_unlock(&pdm->owners_lock);
 	wake_up_all(&pdm->poll_wait);
 	cdev_device_del(&pdm->cdev, &pdm->dev);
 

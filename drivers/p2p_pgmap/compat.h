@@ -12,6 +12,7 @@
 
 #include <linux/mm.h>
 #include <linux/memremap.h>
+#include <linux/pagemap.h>
 #include <linux/version.h>
 
 /* True on kernels @major.@minor and later. */
@@ -50,17 +51,6 @@ static inline int pgmap_compat_idle_refs(const struct dev_pagemap *pgmap)
 }
 
 /*
- * Give a just-requested idle folio of @pgmap the single reference of its
- * requester: an idle-at-one folio already has it.
- */
-static inline void pgmap_compat_folio_init_ref(const struct dev_pagemap *pgmap,
-					       struct folio *folio)
-{
-	if (!pgmap_compat_idle_refs(pgmap))
-		folio_set_count(folio, 1);
-}
-
-/*
  * True once the core is done with a folio of @pgmap it passed to the free
  * callback: up to 6.14 that is when free_zone_device_folio() has reset its
  * count to one, the last thing it does to the folio. Since 6.15 the count
@@ -71,6 +61,60 @@ static inline bool pgmap_compat_folio_core_done(const struct dev_pagemap *pgmap,
 						struct folio *folio)
 {
 	return folio_ref_count(folio) == pgmap_compat_idle_refs(pgmap);
+}
+
+/*
+ * Large device folios. Since 7.0 (the first kernel of the matrix with them
+ * is 7.3) the core builds a compound ZONE_DEVICE folio of any order at run
+ * time (zone_device_folio_init(): it clears what a previous folio left in
+ * the pages, takes one pgmap reference per page and sets the count to one)
+ * and maps one with a refcounted, rmap-accounted PMD
+ * (vmf_insert_folio_pmd()). 6.1 and 6.12 can do neither, so their folios
+ * stay order 0. PUD-sized folios are not built: 7.3's
+ * __split_huge_pud_locked() drops the reference and rmap of a PUD-mapped
+ * folio only for DAX VMAs, so splitting such a mapping of ours would leak
+ * the folio.
+ */
+#if P2P_PGMAP_KERNEL_AT_LEAST(7, 0) && IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE)
+#define P2P_PGMAP_LARGE_FOLIOS		1
+#define PGMAP_COMPAT_MAX_FOLIO_ORDER	HPAGE_PMD_ORDER
+#else
+#define PGMAP_COMPAT_MAX_FOLIO_ORDER	0
+#endif
+
+/*
+ * Make the free, idle pages @pfn to @pfn + 2^@order - 1 of @pgmap one folio
+ * with a count of one, holding one pgmap reference per page (the caller
+ * holds a reference on the pgmap across the call).
+ */
+static inline struct folio *pgmap_compat_folio_init(struct dev_pagemap *pgmap,
+						    unsigned long pfn,
+						    unsigned int order)
+{
+#ifdef P2P_PGMAP_LARGE_FOLIOS
+	/*
+	 * By page, not pfn_folio(): a page that was a tail of a larger folio
+	 * still names that folio's head until it is initialised again.
+	 */
+	struct page *page = pfn_to_page(pfn);
+	struct folio *folio;
+
+	zone_device_page_init(page, pgmap, order);
+	folio = page_folio(page);
+	if (order)
+		folio_set_large_rmappable(folio);
+	/* zone_device_page_init() locks the folio, for device-private use. */
+	folio_unlock(folio);
+	return folio;
+#else
+	struct folio *folio = pfn_folio(pfn);
+
+	WARN_ON_ONCE(order);
+	percpu_ref_get(&pgmap->ref);
+	if (!pgmap_compat_idle_refs(pgmap))
+		folio_set_count(folio, 1);
+	return folio;
+#endif
 }
 
 static inline struct dev_pagemap *pgmap_compat_page_pgmap(struct page *page)

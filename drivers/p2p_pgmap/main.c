@@ -495,7 +495,7 @@ static int p2p_pgmap_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (err)
 		return err;
 
-	pdm->pool = pgmap_folio_pool_create(pgmap);
+	pdm->pool = pgmap_folio_pool_create(pgmap, pgmap_folio_max_order(pgmap));
 	if (IS_ERR(pdm->pool)) {
 		err = PTR_ERR(pdm->pool);
 		pdm->pool = NULL;

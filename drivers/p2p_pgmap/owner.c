@@ -19,6 +19,15 @@
  * is in no map that any fault consults: it belongs to nobody and goes back
  * to the pool when the pin goes.
  *
+ * Large folios (7.x): an extent may hold folios of several orders; the
+ * first page of each points at the extent, and the extent counts pages.
+ * The kernel zaps a huge mapping that a partial munmap(), mprotect() or
+ * mremap() splits, and drops its reference: the folio, still mapped in
+ * part by the VMA, would go back to the pool and the rest of the mapping
+ * would find new, zeroed memory. So the split (->may_split()) keeps the
+ * folio for its file until the file is closed or the device removed; the
+ * next touch maps its pages again, with their bytes.
+ *
  * Lifetimes: each folio of an extent holds the extent (zone_device_data
  * points at it), each extent holds its owner, and so does the open file.
  * An owner thus outlives its file while pins hold memory it took, so the
@@ -69,6 +78,7 @@ static void p2p_pgmap_owner_free(struct work_struct *work)
 	list_del(&owner->node);
 	mutex_unlock(&pdm->owners_lock);
 	xa_destroy(&owner->map);
+	xa_destroy(&owner->kept);
 	kfree(owner->fault_pages);
 	kfree(owner->fault_folios);
 	kfree(owner);
@@ -133,6 +143,7 @@ struct p2p_pgmap_owner *p2p_pgmap_owner_create(struct p2p_pgmap_dev *pdm)
 	get_task_comm(owner->comm, current);
 	mutex_init(&owner->lock);
 	xa_init_flags(&owner->map, XA_FLAGS_LOCK_IRQ);
+	xa_init(&owner->kept);
 	atomic_long_set(&owner->nr_held, 0);
 	INIT_WORK(&owner->free_work, p2p_pgmap_owner_free);
 
@@ -153,33 +164,91 @@ struct p2p_pgmap_owner *p2p_pgmap_owner_create(struct p2p_pgmap_dev *pdm)
 void p2p_pgmap_owner_close(struct p2p_pgmap_owner *owner)
 {
 	WRITE_ONCE(owner->closed, true);
+	p2p_pgmap_owner_drop_kept(owner);
 	p2p_pgmap_owner_put(owner);
 }
 
-/* The folio of @ext that holds page @pgoff of its file. */
-static struct folio *p2p_pgmap_extent_folio(struct p2p_pgmap_extent *ext,
-					    pgoff_t pgoff)
+/**
+ * p2p_pgmap_owner_keep - keep a large folio across a split of its mapping
+ * @owner: the file's owner
+ * @pgoff: a page of the file where a mapping is about to be split
+ *
+ * If the page's memory is a large folio, the file keeps a reference on it
+ * until p2p_pgmap_owner_drop_kept(): the split unmaps the whole folio,
+ * which must not go back to the pool while the VMA still maps part of it.
+ *
+ * Context: mmap_lock held for writing.
+ */
+void p2p_pgmap_owner_keep(struct p2p_pgmap_owner *owner, pgoff_t pgoff)
 {
-	struct dev_pagemap *pgmap = ext->owner->pdm->pgmap;
+	struct p2p_pgmap_dev *pdm = owner->pdm;
+	struct folio *folio;
+	struct page *page;
+	pgoff_t first;
 
-	return pfn_folio(PHYS_PFN(pgmap->range.start) + ext->first +
-			 (pgoff - ext->pgoff));
+	down_read(&pdm->lock);
+	if (pdm->dying)
+		goto out;
+	mutex_lock(&owner->lock);
+	page = p2p_pgmap_owner_page(owner, pgoff);
+	if (page) {
+		folio = page_folio(page);
+		first = pgoff - folio_page_idx(folio, page);
+		/* Kept already, or small: the split takes nothing away. */
+		if (!folio_test_large(folio) ||
+		    xa_insert(&owner->kept, first, folio, GFP_KERNEL))
+			folio_put(folio);
+	}
+	mutex_unlock(&owner->lock);
+out:
+	up_read(&pdm->lock);
 }
 
 /**
- * p2p_pgmap_owner_folio - the folio holding a page of a file, if it has one
+ * p2p_pgmap_owner_drop_kept - drop the folios a file kept across splits
+ * @owner: the file's owner
+ *
+ * At close, and at remove (which must not wait for an open file that only
+ * maps memory).
+ */
+void p2p_pgmap_owner_drop_kept(struct p2p_pgmap_owner *owner)
+{
+	struct folio *folio;
+	unsigned long idx;
+
+	xa_for_each(&owner->kept, idx, folio) {
+		folio = xa_erase(&owner->kept, idx);
+		if (folio)
+			folio_put(folio);
+	}
+}
+
+/* The page of @ext that holds page @pgoff of its file. */
+static struct page *p2p_pgmap_extent_page(struct p2p_pgmap_extent *ext,
+					  pgoff_t pgoff)
+{
+	struct dev_pagemap *pgmap = ext->owner->pdm->pgmap;
+
+	return pfn_to_page(PHYS_PFN(pgmap->range.start) + ext->first +
+			   (pgoff - ext->pgoff));
+}
+
+/**
+ * p2p_pgmap_owner_page - the page holding a page of a file, if it has one
  * @owner: the file's owner
  * @pgoff: page index into the file
  *
  * Context: the device's lock held for reading, with a live pool.
- * Return: the folio with a new reference the caller owns, or NULL when the
- * page has no memory (never touched, or given back since).
+ * Return: the page, with a new reference on its folio that the caller
+ * owns, or NULL when the page has no memory (never touched, or given back
+ * since).
  */
-struct folio *p2p_pgmap_owner_folio(struct p2p_pgmap_owner *owner,
-				    pgoff_t pgoff)
+struct page *p2p_pgmap_owner_page(struct p2p_pgmap_owner *owner,
+				  pgoff_t pgoff)
 {
 	struct p2p_pgmap_extent *ext;
 	struct folio *folio = NULL;
+	struct page *page = NULL;
 
 	rcu_read_lock();
 	ext = xa_load(&owner->map, pgoff);
@@ -192,9 +261,11 @@ struct folio *p2p_pgmap_owner_folio(struct p2p_pgmap_owner *owner,
 			folio_put(folio);
 			folio = NULL;
 		}
+		if (folio)
+			page = p2p_pgmap_extent_page(ext, pgoff);
 	}
 	rcu_read_unlock();
-	return folio;
+	return page;
 }
 
 /*
@@ -221,26 +292,31 @@ static void p2p_pgmap_zero(void *addr, size_t len)
  * @owner: the file's owner
  * @pgoff: the first page, which has no memory
  * @nr: pages wanted from @pgoff on
+ * @flags: %PGMAP_ALLOC_WHOLE: all @nr pages, at the same offset from a
+ *	2 MiB boundary of the BAR as @pgoff from one of the file, or nothing
  *
- * Takes one run of free folios for @pgoff and as many of the pages after
+ * Takes one run of free memory for @pgoff and as many of the pages after
  * it (up to @nr, up to the first that has memory, within the file limit)
- * as the pool has contiguous, zeroes it and makes it the file's. The folios
- * are left in @owner->fault_folios, each with a reference the caller owns.
+ * as the pool has contiguous, zeroes it and makes it the file's. The
+ * folios are left in @owner->fault_folios and every page of the run in
+ * @owner->fault_pages; the caller owns a reference on each folio.
  *
  * Context: @owner->lock and the device's lock (for reading) held.
- * Return: the number of folios taken, -ENOSPC when the device has no free
- * memory, -EDQUOT when the file holds file_limit bytes already, -ENXIO when
- * the device is going away, -ENOMEM when kernel memory is short.
+ * Return: the number of pages taken, -ENOSPC when the device has no free
+ * memory (with %PGMAP_ALLOC_WHOLE: no such run), -EDQUOT when the file
+ * holds file_limit bytes already, -EAGAIN (with %PGMAP_ALLOC_WHOLE) when a
+ * page of the range has memory or the limit leaves less than @nr, -ENXIO
+ * when the device is going away, -ENOMEM when kernel memory is short.
  */
 int p2p_pgmap_owner_alloc(struct p2p_pgmap_owner *owner, pgoff_t pgoff,
-			  unsigned long nr)
+			  unsigned long nr, unsigned int flags)
 {
 	struct p2p_pgmap_dev *pdm = owner->pdm;
 	unsigned long limit = READ_ONCE(p2p_pgmap_file_limit) >> PAGE_SHIFT;
-	unsigned long held, next = pgoff + 1, i;
+	unsigned long held, next = pgoff + 1, want = nr, i, j, k;
 	struct p2p_pgmap_extent *ext;
-	u64 offset;
-	int got, err;
+	u64 offset, len;
+	int nr_folios, got, err;
 
 	if (nr > 1 && xa_find(&owner->map, &next, pgoff + nr - 1, XA_PRESENT))
 		nr = next - pgoff;
@@ -250,6 +326,8 @@ int p2p_pgmap_owner_alloc(struct p2p_pgmap_owner *owner, pgoff_t pgoff,
 			return -EDQUOT;
 		nr = min(nr, limit - held);
 	}
+	if ((flags & PGMAP_ALLOC_WHOLE) && nr < want)
+		return -EAGAIN;
 
 	ext = kzalloc_obj(*ext, GFP_KERNEL);
 	if (!ext)
@@ -259,14 +337,17 @@ int p2p_pgmap_owner_alloc(struct p2p_pgmap_owner *owner, pgoff_t pgoff,
 	 * from one of the file, where the pool has such a run: blocks of
 	 * both then coincide, as mapping 2 MiB folios will need.
 	 */
-	got = pgmap_alloc_folios(pdm->pool, (u64)nr << PAGE_SHIFT,
-				 P2P_PGMAP_FAULT_BATCH * PAGE_SIZE,
-				 (u64)(pgoff % P2P_PGMAP_FAULT_BATCH) << PAGE_SHIFT,
-				 &offset, owner->fault_folios);
-	if (got < 0) {
+	len = (u64)nr << PAGE_SHIFT;
+	nr_folios = pgmap_alloc_folios(pdm->pool, &len,
+				       P2P_PGMAP_FAULT_BATCH * PAGE_SIZE,
+				       (u64)(pgoff % P2P_PGMAP_FAULT_BATCH) << PAGE_SHIFT,
+				       flags, &offset, owner->fault_folios);
+	if (nr_folios < 0) {
 		kfree(ext);
-		return got == -ENOMEM ? -ENOSPC : got;
+		return nr_folios == -ENOMEM ? -ENOSPC : nr_folios;
 	}
+	got = len >> PAGE_SHIFT;
+	owner->nr_fault_folios = nr_folios;
 
 	ext->owner = owner;
 	ext->pgoff = pgoff;
@@ -275,8 +356,13 @@ int p2p_pgmap_owner_alloc(struct p2p_pgmap_owner *owner, pgoff_t pgoff,
 	atomic_set(&ext->live, got);
 	refcount_inc(&owner->ref);
 	atomic_long_add(got, &owner->nr_held);
-	for (i = 0; i < got; i++)
-		p2p_compat_folio_set_zdd(owner->fault_folios[i], ext);
+	for (i = 0, k = 0; i < nr_folios; i++) {
+		struct folio *folio = owner->fault_folios[i];
+
+		p2p_compat_folio_set_zdd(folio, ext);
+		for (j = 0; j < folio_nr_pages(folio); j++)
+			owner->fault_pages[k++] = folio_page(folio, j);
+	}
 
 	/* The folios of a run are contiguous in the kernel's map too. */
 	p2p_pgmap_zero(folio_address(owner->fault_folios[0]),
@@ -287,7 +373,7 @@ int p2p_pgmap_owner_alloc(struct p2p_pgmap_owner *owner, pgoff_t pgoff,
 					  GFP_KERNEL));
 		if (err) {
 			/* The free callback undoes the rest. */
-			pgmap_release_folios(owner->fault_folios, got);
+			pgmap_release_folios(owner->fault_folios, nr_folios);
 			return err;
 		}
 	}
@@ -306,6 +392,7 @@ int p2p_pgmap_owner_alloc(struct p2p_pgmap_owner *owner, pgoff_t pgoff,
 void p2p_pgmap_folio_freed(struct folio *folio)
 {
 	struct p2p_pgmap_extent *ext = p2p_compat_folio_zdd(folio);
+	long nr = folio_nr_pages(folio);
 	struct p2p_pgmap_owner *owner;
 	unsigned long flags;
 	unsigned int i;
@@ -314,8 +401,8 @@ void p2p_pgmap_folio_freed(struct folio *folio)
 		return;
 	p2p_compat_folio_set_zdd(folio, NULL);
 	owner = ext->owner;
-	atomic_long_dec(&owner->nr_held);
-	if (!atomic_dec_and_test(&ext->live))
+	atomic_long_sub(nr, &owner->nr_held);
+	if (!atomic_sub_and_test(nr, &ext->live))
 		return;
 
 	xa_lock_irqsave(&owner->map, flags);
@@ -342,7 +429,10 @@ void p2p_pgmap_owner_usage(struct p2p_pgmap_owner *owner,
 	XA_STATE(xas, &owner->map, 0);
 	struct p2p_pgmap_extent *ext;
 	struct folio *folio;
+	struct page *page;
 	unsigned int seen = 0;
+	pgoff_t first;
+	int refs;
 	bool mapped;
 
 	usage->held += (u64)atomic_long_read(&owner->nr_held) << PAGE_SHIFT;
@@ -350,15 +440,21 @@ void p2p_pgmap_owner_usage(struct p2p_pgmap_owner *owner,
 	xas_for_each(&xas, ext, ULONG_MAX) {
 		if (xas_retry(&xas, ext))
 			continue;
-		folio = p2p_pgmap_extent_folio(ext, xas.xa_index);
+		page = p2p_pgmap_extent_page(ext, xas.xa_index);
+		folio = page_folio(page);
 		if (p2p_compat_folio_zdd(folio) != ext)
 			continue;
+		/* A large folio counts as mapped, or pinned, as a whole. */
 		mapped = folio_mapped(folio);
 		if (mapped)
 			usage->mapped += PAGE_SIZE;
 		else
 			usage->pinned_only += PAGE_SIZE;
-		if (folio_ref_count(folio) > p2p_compat_folio_mapcount(folio))
+		refs = folio_ref_count(folio);
+		first = xas.xa_index - folio_page_idx(folio, page);
+		if (xa_load(&owner->kept, first) == folio)
+			refs--;		/* the file's own, across a split */
+		if (refs > p2p_compat_folio_mapcount(folio))
 			usage->pinned += PAGE_SIZE;
 		if (++seen % 1024 == 0) {
 			xas_pause(&xas);
@@ -524,7 +620,7 @@ int p2p_pgmap_owner_placement(struct p2p_pgmap_owner *owner, void __user *arg)
 	mutex_lock(&owner->lock);
 	rcu_read_lock();
 	xa_for_each_range(&owner->map, idx, ext, first, last) {
-		struct folio *folio = p2p_pgmap_extent_folio(ext, idx);
+		struct folio *folio = page_folio(p2p_pgmap_extent_page(ext, idx));
 		u64 bar_offset;
 
 		if (p2p_compat_folio_zdd(folio) != ext)

@@ -30,7 +30,9 @@ struct pgmap_folio_pool;
  * of the file (2 MiB with 4 KiB pages) or the end of the VMA, as one run
  * placed at the same offset from a 2 MiB boundary of the BAR where the
  * pool has one: the first touch of a large mapping costs one fault, one
- * allocation and one page-table walk per batch, not per page.
+ * allocation and one page-table walk per batch, not per page. Where the
+ * kernel has large device folios, an aligned 2 MiB of the file is one
+ * PMD-order folio, mapped with one PMD when the mapping allows it.
  */
 #define P2P_PGMAP_FAULT_BATCH	512
 
@@ -46,7 +48,11 @@ struct pgmap_folio_pool;
  * @map: page index of the file -> its struct p2p_pgmap_extent
  * @nr_held: folios of the file's memory not yet freed
  * @fault_folios: a fault's batch, under @lock
- * @fault_pages: the same, as vm_insert_pages() takes them
+ * @nr_fault_folios: how many folios @fault_folios holds
+ * @fault_pages: every page of the batch, as vm_insert_pages() takes them
+ * @kept: large folios of the file kept across a split of their huge
+ *	mapping (page index of the folio's first page -> folio), each with
+ *	a reference; dropped when the file is closed or the device removed
  * @free_work: frees the owner in process context
  *
  * An owner outlives its file while pins hold folios it took, so that the
@@ -63,7 +69,9 @@ struct p2p_pgmap_owner {
 	struct xarray map;
 	atomic_long_t nr_held;
 	struct folio **fault_folios;
+	unsigned int nr_fault_folios;
 	struct page **fault_pages;
+	struct xarray kept;
 	struct work_struct free_work;
 };
 
@@ -198,10 +206,12 @@ int p2p_pgmap_owner_init(void);
 void p2p_pgmap_owner_exit(void);
 struct p2p_pgmap_owner *p2p_pgmap_owner_create(struct p2p_pgmap_dev *pdm);
 void p2p_pgmap_owner_close(struct p2p_pgmap_owner *owner);
-struct folio *p2p_pgmap_owner_folio(struct p2p_pgmap_owner *owner,
-				    pgoff_t pgoff);
+struct page *p2p_pgmap_owner_page(struct p2p_pgmap_owner *owner,
+				  pgoff_t pgoff);
 int p2p_pgmap_owner_alloc(struct p2p_pgmap_owner *owner, pgoff_t pgoff,
-			  unsigned long nr);
+			  unsigned long nr, unsigned int flags);
+void p2p_pgmap_owner_keep(struct p2p_pgmap_owner *owner, pgoff_t pgoff);
+void p2p_pgmap_owner_drop_kept(struct p2p_pgmap_owner *owner);
 void p2p_pgmap_folio_freed(struct folio *folio);
 void p2p_pgmap_owner_usage(struct p2p_pgmap_owner *owner,
 			   struct p2p_pgmap_usage *usage);

@@ -2,15 +2,22 @@
 /*
  * Hand out the folios of a struct dev_pagemap and get them back.
  *
- * A pool tracks every order-0 folio of one pgmap in two bitmaps under a
- * spinlock:
+ * A pool tracks every page of one pgmap in two bitmaps under a spinlock:
  *
  *   free --request--> in use --last put, ->page_free--> returning --> free
  *
- * "busy" is set for in-use and returning folios, "returning" for the latter.
- * Each busy folio holds one reference on pgmap->ref, so memunmap_pages(),
- * which waits for that counter, waits for every folio handed out and needs
- * no page scan.
+ * "busy" is set for the pages of in-use and returning folios, "returning"
+ * for the latter. Each busy page holds one reference on pgmap->ref, so
+ * memunmap_pages(), which waits for that counter, waits for every folio
+ * handed out and needs no page scan.
+ *
+ * Folios are built when they are handed out, as large as the range allows:
+ * a range is cut into naturally aligned blocks of the largest order its
+ * alignment and length permit, up to the pool's maximum order (PMD order
+ * on kernels that build compound device folios at run time, 0 elsewhere).
+ * A large folio that comes back frees all its pages; the next request cuts
+ * them again, in whatever orders it needs, so free memory is never tied to
+ * the shape of its last use.
  *
  * Why "returning" exists: up to 6.14 free_zone_device_folio() calls the
  * owner's ->page_free() and *then* reads folio->page.pgmap->type and resets
@@ -47,11 +54,13 @@ struct pgmap_folio_pool {
 	struct dev_pagemap *pgmap;
 	unsigned long base_pfn;
 	unsigned long nr_folios;
+	unsigned int max_order;
 
 	spinlock_t lock;		/* protects the bitmaps and counters */
 	unsigned long *busy;		/* in use or returning */
 	unsigned long *returning;	/* freed, core maybe not done yet */
-	unsigned long nr_busy;
+	unsigned long nr_busy;		/* pages in use or returning */
+	atomic_long_t nr_out;		/* folios in use or returning */
 	unsigned long nr_returning;
 	unsigned long cursor;		/* where pgmap_alloc_folios() looks next */
 
@@ -67,13 +76,30 @@ static unsigned long *pgmap_folio_bitmap_alloc(unsigned long nbits)
 }
 
 /**
+ * pgmap_folio_max_order - the largest folio order a pool of a pgmap can build
+ * @pgmap: the pgmap
+ *
+ * Return: PMD order for a MEMORY_DEVICE_PCI_P2PDMA pgmap on a kernel that
+ * builds compound device folios at run time and maps them with refcounted
+ * PMDs (7.x), else 0.
+ */
+unsigned int pgmap_folio_max_order(const struct dev_pagemap *pgmap)
+{
+	return pgmap->type == MEMORY_DEVICE_PCI_P2PDMA ?
+	       PGMAP_COMPAT_MAX_FOLIO_ORDER : 0;
+}
+EXPORT_SYMBOL_GPL(pgmap_folio_max_order);
+
+/**
  * pgmap_folio_pool_create - create the allocation state for a pgmap
- * @pgmap: a pgmap with a single range of order-0 folios whose type
+ * @pgmap: a pgmap with a single range of order-0 pages whose type
  *	makes the core call the owner's free callback: MEMORY_DEVICE_PCI_P2PDMA,
  *	or MEMORY_DEVICE_GENERIC up to 6.14; its range must be set, it need
  *	not be live yet
+ * @max_order: the largest order of the folios handed out; capped at
+ *	pgmap_folio_max_order()
  *
- * All folios start free. The owner's ->folio_free() (->page_free() up to
+ * All pages start free. The owner's ->folio_free() (->page_free() up to
  * 6.18) must call pgmap_folio_return() for every folio requested from the
  * pool.
  *
@@ -82,7 +108,8 @@ static unsigned long *pgmap_folio_bitmap_alloc(unsigned long nbits)
  * -EINVAL for a pgmap of another shape. Destroy it with
  * pgmap_folio_pool_destroy() after memunmap_pages() of @pgmap.
  */
-struct pgmap_folio_pool *pgmap_folio_pool_create(struct dev_pagemap *pgmap)
+struct pgmap_folio_pool *pgmap_folio_pool_create(struct dev_pagemap *pgmap,
+						 unsigned int max_order)
 {
 	struct pgmap_folio_pool *pool;
 	u64 len = range_len(&pgmap->range);
@@ -101,6 +128,7 @@ struct pgmap_folio_pool *pgmap_folio_pool_create(struct dev_pagemap *pgmap)
 	pool->pgmap = pgmap;
 	pool->base_pfn = PHYS_PFN(pgmap->range.start);
 	pool->nr_folios = len >> PAGE_SHIFT;
+	pool->max_order = min(max_order, pgmap_folio_max_order(pgmap));
 	spin_lock_init(&pool->lock);
 	INIT_DELAYED_WORK(&pool->return_work, pgmap_folio_return_work);
 
@@ -129,11 +157,12 @@ EXPORT_SYMBOL_GPL(pgmap_folio_pool_create);
 static unsigned long pgmap_folio_complete_returns(struct pgmap_folio_pool *pool)
 {
 	struct percpu_ref *ref = &pool->pgmap->ref;
-	unsigned long idx, seen = 0, done = 0, pending;
+	unsigned long idx, seen = 0, done = 0, heads = 0, pending;
 	unsigned long flags;
 
 	spin_lock_irqsave(&pool->lock, flags);
 	for_each_set_bit(idx, pool->returning, pool->nr_folios) {
+		/* Still the returning folio's: its pages are not reused yet. */
 		struct folio *folio = pfn_folio(pool->base_pfn + idx);
 
 		seen++;
@@ -141,12 +170,15 @@ static unsigned long pgmap_folio_complete_returns(struct pgmap_folio_pool *pool)
 			__clear_bit(idx, pool->returning);
 			__clear_bit(idx, pool->busy);
 			done++;
+			if (folio_pfn(folio) == pool->base_pfn + idx)
+				heads++;
 		}
 		if (seen == pool->nr_returning)
 			break;
 	}
 	pool->nr_returning -= done;
 	WRITE_ONCE(pool->nr_busy, pool->nr_busy - done);
+	atomic_long_sub(heads, &pool->nr_out);
 	pending = pool->nr_returning;
 	spin_unlock_irqrestore(&pool->lock, flags);
 
@@ -186,7 +218,7 @@ void pgmap_folio_pool_destroy(struct pgmap_folio_pool *pool)
 		return;
 
 	cancel_delayed_work_sync(&pool->return_work);
-	WARN(pool->nr_busy, "destroying a pool with %lu folios still handed out\n",
+	WARN(pool->nr_busy, "destroying a pool with %lu pages still handed out\n",
 	     pool->nr_busy);
 	kvfree(pool->returning);
 	kvfree(pool->busy);
@@ -204,9 +236,11 @@ static bool pgmap_folio_range_ok(const struct pgmap_folio_pool *pool,
 }
 
 /*
- * How many of the free folios from @first on (at most @nr) have only
- * their idle references: a free folio with a stray reference would be
- * corrupted by reuse. Under the pool's lock.
+ * How many of the free pages from @first on (at most @nr) have only their
+ * idle references: a free folio with a stray reference would be corrupted
+ * by reuse. By page, not by folio: a free page that was the tail of a
+ * large folio still names that folio's head, which may be in use again.
+ * Under the pool's lock.
  */
 static unsigned long pgmap_folio_idle_run(struct pgmap_folio_pool *pool,
 					  unsigned long first, unsigned long nr)
@@ -215,30 +249,47 @@ static unsigned long pgmap_folio_idle_run(struct pgmap_folio_pool *pool,
 	unsigned long i;
 
 	for (i = 0; i < nr; i++)
-		if (folio_ref_count(pfn_folio(pool->base_pfn + first + i)) != idle)
+		if (page_ref_count(pfn_to_page(pool->base_pfn + first + i)) != idle)
 			break;
 	return i;
 }
 
-/*
- * Hand out the free, idle folios @first to @first + @nr - 1: mark them busy,
- * give each one pgmap reference (the caller holds the first) and a count
- * of one. Under the pool's lock.
- */
-static void pgmap_folio_take(struct pgmap_folio_pool *pool, unsigned long first,
-			     unsigned long nr, struct folio **folios)
+/* Reserve the free, idle pages @first to @first + @nr - 1. Under the lock. */
+static void pgmap_folio_reserve(struct pgmap_folio_pool *pool,
+				unsigned long first, unsigned long nr)
 {
-	unsigned long i;
-
 	bitmap_set(pool->busy, first, nr);
 	WRITE_ONCE(pool->nr_busy, pool->nr_busy + nr);
-	if (nr > 1)
-		percpu_ref_get_many(&pool->pgmap->ref, nr - 1);
-	for (i = 0; i < nr; i++) {
-		folios[i] = pfn_folio(pool->base_pfn + first + i);
-		pgmap_compat_folio_init_ref(pool->pgmap, folios[i]);
-	}
 	pool->cursor = first + nr;
+}
+
+/*
+ * Build the folios of the reserved pages @first to @first + @nr - 1, each
+ * of the largest order that its position and what is left allow, with a
+ * count of one and one pgmap reference per page. The caller holds a
+ * pgmap reference across the call. Not under the pool's lock: the core's
+ * folio set-up may sleep (it locks the folio), and nobody else touches
+ * reserved pages. Returns the number of folios.
+ */
+static unsigned int pgmap_folio_build(struct pgmap_folio_pool *pool,
+				      unsigned long first, unsigned long nr,
+				      struct folio **folios)
+{
+	unsigned long pfn = pool->base_pfn + first, end = pfn + nr;
+	unsigned int nr_folios = 0, order;
+
+	while (pfn < end) {
+		order = pool->max_order;
+		if (pfn & ((1UL << order) - 1))
+			order = __ffs(pfn);
+		while (pfn + (1UL << order) > end)
+			order--;
+		folios[nr_folios++] = pgmap_compat_folio_init(pool->pgmap, pfn,
+							      order);
+		atomic_long_inc(&pool->nr_out);
+		pfn += 1UL << order;
+	}
+	return nr_folios;
 }
 
 /**
@@ -246,14 +297,19 @@ static void pgmap_folio_take(struct pgmap_folio_pool *pool, unsigned long first,
  * @pool: the pgmap's pool
  * @offset: byte offset of the range into the pgmap, page aligned
  * @len: byte length of the range, page aligned, not zero
- * @folios: receives the @len / PAGE_SIZE folios, in order
+ * @folios: receives the folios, in order; room for @len / PAGE_SIZE of
+ *	them is enough
  *
- * Either every folio of the range is handed out or none is. Each folio
- * returned has a reference count of one, owned by the caller, and holds
- * exactly one reference on the pgmap, dropped only after the folio's last
- * reference is put and the owner's free callback has given it back with
- * pgmap_folio_return(). The caller may hand its reference on (to page
- * tables, pins, DMA) or drop it with pgmap_release_folios().
+ * Returns the fewest folios that cover the range: each of the largest
+ * order (up to the pool's maximum) that its alignment in the pgmap and
+ * the rest of the range allow, so a 2 MiB aligned range is one PMD-order
+ * folio where the pool builds them. Either the whole range is handed out
+ * or none of it. Each folio returned has a reference count of one, owned
+ * by the caller, and holds one reference on the pgmap per page, dropped
+ * only after the folio's last reference is put and the owner's free
+ * callback has given it back with pgmap_folio_return(). The caller may
+ * hand its reference on (to page tables, pins, DMA) or drop it with
+ * pgmap_release_folios().
  *
  * The caller must know the pgmap is live and the folios are free:
  * requesting from a dying pgmap, or a folio that is in use or still
@@ -262,10 +318,11 @@ static void pgmap_folio_take(struct pgmap_folio_pool *pool, unsigned long first,
  * speculative one, from GUP-fast or a PFN walker, dropped at once): the
  * request then fails with -EAGAIN, without a warning, and may be retried.
  *
- * Context: any context; does not sleep.
- * Return: 0, -EINVAL for a range outside the pgmap or not page aligned,
- * -ENXIO if the pgmap is dying, -EBUSY if a folio of the range is not free,
- * -EAGAIN if one is free but momentarily referenced.
+ * Context: process context: building a large folio may sleep.
+ * Return: the number of folios (at least one), -EINVAL for a range outside
+ * the pgmap or not page aligned, -ENXIO if the pgmap is dying, -EBUSY if
+ * a page of the range is not free, -EAGAIN if one is free but momentarily
+ * referenced.
  */
 int pgmap_request_folios(struct pgmap_folio_pool *pool, u64 offset, u64 len,
 			 struct folio **folios)
@@ -273,6 +330,7 @@ int pgmap_request_folios(struct pgmap_folio_pool *pool, u64 offset, u64 len,
 	struct percpu_ref *ref = &pool->pgmap->ref;
 	unsigned long first, nr, busy;
 	unsigned long flags;
+	unsigned int nr_folios;
 
 	if (!pgmap_folio_range_ok(pool, offset, len))
 		return -EINVAL;
@@ -294,9 +352,11 @@ int pgmap_request_folios(struct pgmap_folio_pool *pool, u64 offset, u64 len,
 		percpu_ref_put(ref);
 		return -EAGAIN;
 	}
-	pgmap_folio_take(pool, first, nr, folios);
+	pgmap_folio_reserve(pool, first, nr);
 	spin_unlock_irqrestore(&pool->lock, flags);
-	return 0;
+	nr_folios = pgmap_folio_build(pool, first, nr, folios);
+	percpu_ref_put(ref);
+	return nr_folios;
 
 not_free:
 	spin_unlock_irqrestore(&pool->lock, flags);
@@ -311,13 +371,15 @@ EXPORT_SYMBOL_GPL(pgmap_request_folios);
 /*
  * A run of free, idle folios for pgmap_alloc_folios(), under the pool's
  * lock: first one of @nr folios starting at a multiple of @align folios
- * plus @phase, from the cursor on and round once; failing that, the
- * longest prefix of @nr of the first free run from the cursor on. Returns
+ * plus @phase, from the cursor on and round once; failing that (and
+ * unless @whole), the longest prefix of @nr of the first free run from the
+ * cursor on. Returns
  * the run's length (0: nothing is free) and its start in *@first.
  */
 static unsigned long pgmap_folio_find_run(struct pgmap_folio_pool *pool,
 					  unsigned long nr, unsigned long align,
-					  unsigned long phase, unsigned long *first)
+					  unsigned long phase, bool whole,
+					  unsigned long *first)
 {
 	unsigned long size = pool->nr_folios, start, pos, busy, idle, pass;
 
@@ -342,6 +404,8 @@ static unsigned long pgmap_folio_find_run(struct pgmap_folio_pool *pool,
 				pos += align;
 		}
 	}
+	if (whole)
+		return 0;
 	/* Anywhere: the first free and idle folios from the cursor, round once. */
 	for (pass = 0; pass < 2; pass++) {
 		pos = pass ? 0 : start;
@@ -362,60 +426,70 @@ static unsigned long pgmap_folio_find_run(struct pgmap_folio_pool *pool,
 }
 
 /**
- * pgmap_alloc_folios - take free folios wherever the pool has them
+ * pgmap_alloc_folios - take free memory wherever the pool has it
  * @pool: the pgmap's pool
- * @len: bytes wanted, page aligned, not zero
+ * @len: in: bytes wanted, page aligned, not zero; out: bytes taken
  * @align: preferred alignment of the run in the pgmap, in bytes: a power
  *	of two, at least PAGE_SIZE
  * @phase: preferred offset of the run from that alignment, in bytes, page
  *	aligned and below @align (a caller that will map the folios at a
  *	virtual address passes the address modulo @align, so that aligned
  *	blocks of both coincide)
+ * @flags: %PGMAP_ALLOC_WHOLE: all of @len at the preferred alignment and
+ *	phase, or nothing
  * @offset: receives the offset of the run into the pgmap
- * @folios: receives the folios of the run, in order
+ * @folios: receives the folios of the run, in order; room for
+ *	@len / PAGE_SIZE of them is enough
  *
  * For owners that place memory themselves: takes one run of contiguous
- * free folios, all of @len where the pool has such a run at the preferred
- * alignment and phase, else the longest run up to @len of the first free
- * folios the search finds. The search goes on from where the last one
- * ended (next fit). Free folios that carry a passing reference are
- * skipped, not failed on. Each folio taken is as one from
- * pgmap_request_folios().
+ * free pages, all of @len where the pool has such a run at the preferred
+ * alignment and phase, else (without %PGMAP_ALLOC_WHOLE) the longest run
+ * up to @len of the first free pages the search finds. The search goes on
+ * from where the last one ended (next fit). Free pages that carry a
+ * passing reference are skipped, not failed on. The run is handed out as
+ * pgmap_request_folios() hands out a range: the fewest, largest folios.
  *
- * Context: any context; does not sleep. Takes time linear in the number of
- * folios of the pool when it is nearly full.
+ * Context: process context: building a large folio may sleep. Takes time
+ * linear in the number of pages of the pool when it is nearly full.
  * Return: the number of folios taken (at least one), -EINVAL for bad
- * arguments, -ENXIO if the pgmap is dying, -ENOMEM if no folio is free.
+ * arguments, -ENXIO if the pgmap is dying, -ENOMEM if no page is free (or,
+ * with %PGMAP_ALLOC_WHOLE, no whole aligned run is).
  */
-int pgmap_alloc_folios(struct pgmap_folio_pool *pool, u64 len, u64 align,
-		       u64 phase, u64 *offset, struct folio **folios)
+int pgmap_alloc_folios(struct pgmap_folio_pool *pool, u64 *len, u64 align,
+		       u64 phase, unsigned int flags, u64 *offset,
+		       struct folio **folios)
 {
 	struct percpu_ref *ref = &pool->pgmap->ref;
 	unsigned long nr, first, got;
-	unsigned long flags;
+	unsigned long irqflags;
+	int nr_folios;
 
-	if (!len || !PAGE_ALIGNED(len) || align < PAGE_SIZE ||
+	if (!*len || !PAGE_ALIGNED(*len) || align < PAGE_SIZE ||
 	    !is_power_of_2(align) || !PAGE_ALIGNED(phase) || phase >= align ||
-	    len > pgmap_folio_pool_size(pool))
+	    *len > pgmap_folio_pool_size(pool) || (flags & ~PGMAP_ALLOC_WHOLE))
 		return -EINVAL;
-	nr = len >> PAGE_SHIFT;
+	nr = *len >> PAGE_SHIFT;
 
 	if (!percpu_ref_tryget_live(ref))
 		return -ENXIO;
 
-	spin_lock_irqsave(&pool->lock, flags);
+	spin_lock_irqsave(&pool->lock, irqflags);
 	got = pgmap_folio_find_run(pool, nr, align >> PAGE_SHIFT,
-				   phase >> PAGE_SHIFT, &first);
+				   phase >> PAGE_SHIFT,
+				   flags & PGMAP_ALLOC_WHOLE, &first);
 	if (got)
-		pgmap_folio_take(pool, first, got, folios);
-	spin_unlock_irqrestore(&pool->lock, flags);
+		pgmap_folio_reserve(pool, first, got);
+	spin_unlock_irqrestore(&pool->lock, irqflags);
 
 	if (!got) {
 		percpu_ref_put(ref);
 		return -ENOMEM;
 	}
+	nr_folios = pgmap_folio_build(pool, first, got, folios);
+	percpu_ref_put(ref);
 	*offset = (u64)first << PAGE_SHIFT;
-	return got;
+	*len = (u64)got << PAGE_SHIFT;
+	return nr_folios;
 }
 EXPORT_SYMBOL_GPL(pgmap_alloc_folios);
 
@@ -425,7 +499,8 @@ EXPORT_SYMBOL_GPL(pgmap_alloc_folios);
  * @nr_folios: how many
  *
  * Drops one reference per folio. A folio whose last reference this was is
- * freed through the pgmap's free callback and returns to its pool.
+ * freed through the pgmap's free callback and returns to its pool, all its
+ * pages at once.
  */
 void pgmap_release_folios(struct folio **folios, unsigned int nr_folios)
 {
@@ -452,17 +527,19 @@ EXPORT_SYMBOL_GPL(pgmap_release_folios);
 void pgmap_folio_return(struct pgmap_folio_pool *pool, struct folio *folio)
 {
 	unsigned long idx = folio_pfn(folio) - pool->base_pfn;
+	unsigned long nr = folio_nr_pages(folio);
 	unsigned long flags;
 	bool ok;
 
-	if (WARN_ON_ONCE(idx >= pool->nr_folios))
+	if (WARN_ON_ONCE(idx >= pool->nr_folios || nr > pool->nr_folios - idx))
 		return;
 
 	spin_lock_irqsave(&pool->lock, flags);
-	ok = test_bit(idx, pool->busy) && !test_bit(idx, pool->returning);
+	ok = find_next_zero_bit(pool->busy, idx + nr, idx) == idx + nr &&
+	     find_next_bit(pool->returning, idx + nr, idx) == idx + nr;
 	if (ok) {
-		__set_bit(idx, pool->returning);
-		pool->nr_returning++;
+		bitmap_set(pool->returning, idx, nr);
+		pool->nr_returning += nr;
 	}
 	spin_unlock_irqrestore(&pool->lock, flags);
 
@@ -605,11 +682,12 @@ EXPORT_SYMBOL_GPL(pgmap_folio_pool_size);
  * pgmap_folios_in_use - folios not free
  * @pool: the pool
  *
- * Return: how many folios are in use or returning (a snapshot).
+ * Return: how many folios are in use or returning (a snapshot); a large
+ * folio counts as one.
  */
 unsigned long pgmap_folios_in_use(const struct pgmap_folio_pool *pool)
 {
-	return READ_ONCE(pool->nr_busy);
+	return atomic_long_read(&pool->nr_out);
 }
 EXPORT_SYMBOL_GPL(pgmap_folios_in_use);
 

@@ -3,14 +3,16 @@
  * Hand out the folios of a struct dev_pagemap and get them back.
  *
  * A driver that owns a pgmap (MEMORY_DEVICE_PCI_P2PDMA, or
- * MEMORY_DEVICE_GENERIC up to 6.14; order-0 folios) creates a
- * pgmap_folio_pool for it, requests folios by offset (or lets the pool
- * place a run of them: pgmap_alloc_folios()), hands them out (to
- * page tables, pins, DMA), and calls pgmap_folio_return() from its
- * ->folio_free() (->page_free() up to 6.18) callback. Every
- * folio handed out holds exactly one pgmap reference, dropped only once the
- * core is done with the freed folio, so teardown (memunmap_pages()) waits on
- * the pgmap counter alone.
+ * MEMORY_DEVICE_GENERIC up to 6.14) creates a pgmap_folio_pool for it,
+ * requests folios by offset (or lets the pool place a run of them:
+ * pgmap_alloc_folios()), hands them out (to page tables, pins, DMA), and
+ * calls pgmap_folio_return() from its ->folio_free() (->page_free() up to
+ * 6.18) callback. A request returns the fewest, largest folios that cover
+ * the range: up to PMD order where the kernel builds compound device
+ * folios at run time (7.x), order 0 elsewhere. Every page handed out holds
+ * exactly one pgmap reference, dropped only once the core is done with
+ * the freed folio, so teardown (memunmap_pages()) waits on the pgmap
+ * counter alone.
  *
  * This is the offset-based form of the pgmap_request_folios() proposal from
  * the 2022 "Fix the DAX-gup mistake" series, which never reached mainline.
@@ -37,13 +39,19 @@ enum pgmap_folio_state {
 	PGMAP_FOLIO_RETURNING,
 };
 
-struct pgmap_folio_pool *pgmap_folio_pool_create(struct dev_pagemap *pgmap);
+/* pgmap_alloc_folios() flags */
+#define PGMAP_ALLOC_WHOLE	0x1	/* all of the length, aligned, or nothing */
+
+unsigned int pgmap_folio_max_order(const struct dev_pagemap *pgmap);
+struct pgmap_folio_pool *pgmap_folio_pool_create(struct dev_pagemap *pgmap,
+						 unsigned int max_order);
 void pgmap_folio_pool_destroy(struct pgmap_folio_pool *pool);
 
 int pgmap_request_folios(struct pgmap_folio_pool *pool, u64 offset, u64 len,
 			 struct folio **folios);
-int pgmap_alloc_folios(struct pgmap_folio_pool *pool, u64 len, u64 align,
-		       u64 phase, u64 *offset, struct folio **folios);
+int pgmap_alloc_folios(struct pgmap_folio_pool *pool, u64 *len, u64 align,
+		       u64 phase, unsigned int flags, u64 *offset,
+		       struct folio **folios);
 void pgmap_release_folios(struct folio **folios, unsigned int nr_folios);
 void pgmap_folio_return(struct pgmap_folio_pool *pool, struct folio *folio);
 

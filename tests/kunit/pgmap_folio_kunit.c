@@ -67,21 +67,30 @@ static void kp_count(struct kunit_pgmap *kp, struct folio **folios,
 static int kp_request(struct kunit_pgmap *kp, u64 offset, u64 len,
 		      struct folio **folios)
 {
-	int err = pgmap_request_folios(kp->pool, offset, len, folios);
+	int nr = pgmap_request_folios(kp->pool, offset, len, folios);
 
-	if (!err)
-		kp_count(kp, folios, len >> PAGE_SHIFT, 1);
-	return err;
+	if (nr > 0)
+		kp_count(kp, folios, nr, 1);
+	return nr;
 }
 
-static int kp_alloc(struct kunit_pgmap *kp, u64 len, u64 align, u64 phase,
-		    u64 *offset, struct folio **folios)
+static int kp_alloc_flags(struct kunit_pgmap *kp, u64 *len, u64 align,
+			  u64 phase, unsigned int flags, u64 *offset,
+			  struct folio **folios)
 {
-	int got = pgmap_alloc_folios(kp->pool, len, align, phase, offset, folios);
+	int got = pgmap_alloc_folios(kp->pool, len, align, phase, flags, offset,
+				     folios);
 
 	if (got > 0)
 		kp_count(kp, folios, got, 1);
 	return got;
+}
+
+/* Order-0 pools: the number of folios is the number of pages. */
+static int kp_alloc(struct kunit_pgmap *kp, u64 len, u64 align, u64 phase,
+		    u64 *offset, struct folio **folios)
+{
+	return kp_alloc_flags(kp, &len, align, phase, 0, offset, folios);
 }
 
 static struct folio *kp_try_get(struct kunit_pgmap *kp, u64 offset)
@@ -147,7 +156,8 @@ static int pgmap_folio_test_init(struct kunit *test)
 		return PTR_ERR(addr);
 	}
 
-	kp->pool = pgmap_folio_pool_create(&kp->pgmap);
+	/* Order 0: the large-folio cases make a pool of their own. */
+	kp->pool = pgmap_folio_pool_create(&kp->pgmap, 0);
 	if (IS_ERR(kp->pool)) {
 		int err = PTR_ERR(kp->pool);
 
@@ -215,7 +225,7 @@ static void pgmap_folio_test_release_accounting(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, pgmap_folio_pool_size(kp->pool), (u64)KP_SIZE);
 	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
 
-	KUNIT_ASSERT_EQ(test, kp_request(kp, 2 * PAGE_SIZE, 4 * PAGE_SIZE, folios), 0);
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 2 * PAGE_SIZE, 4 * PAGE_SIZE, folios), 4);
 	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 4UL);
 	KUNIT_EXPECT_EQ(test, pgmap_folio_pool_free_bytes(kp->pool),
 			(u64)KP_SIZE - 4 * PAGE_SIZE);
@@ -247,7 +257,7 @@ static void pgmap_folio_test_double_request(struct kunit *test)
 	struct kunit_pgmap *kp = test->priv;
 	struct folio *folio, *again[2] = {};
 
-	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, PAGE_SIZE, &folio), 0);
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, PAGE_SIZE, &folio), 1);
 	/* Expect a WARNING: the range overlaps the busy folio. */
 	KUNIT_EXPECT_EQ(test, kp_request(kp, 0, 2 * PAGE_SIZE, again), -EBUSY);
 	KUNIT_EXPECT_NULL(test, again[0]);
@@ -292,7 +302,7 @@ static void pgmap_folio_test_free_run(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, pgmap_folio_free_run(kp->pool, PAGE_SIZE,
 						   3 * PAGE_SIZE),
 			(u64)(3 * PAGE_SIZE));
-	KUNIT_ASSERT_EQ(test, kp_request(kp, 8 * PAGE_SIZE, PAGE_SIZE, &folio), 0);
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 8 * PAGE_SIZE, PAGE_SIZE, &folio), 1);
 	KUNIT_EXPECT_EQ(test, pgmap_folio_free_run(kp->pool, 2 * PAGE_SIZE,
 						   U64_MAX),
 			(u64)(6 * PAGE_SIZE));
@@ -323,7 +333,8 @@ static void pgmap_folio_test_exhaustion_and_reuse(struct kunit *test)
 	KUNIT_ASSERT_NOT_NULL(test, folios);
 
 	for (round = 0; round < 2; round++) {
-		KUNIT_ASSERT_EQ(test, kp_request(kp, 0, KP_SIZE, folios), 0);
+		KUNIT_ASSERT_EQ(test, kp_request(kp, 0, KP_SIZE, folios),
+				(int)KP_NR_FOLIOS);
 		KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool),
 				(unsigned long)KP_NR_FOLIOS);
 		KUNIT_EXPECT_EQ(test, pgmap_folio_pool_free_bytes(kp->pool), 0ULL);
@@ -346,7 +357,7 @@ static void pgmap_folio_test_try_get_shares(struct kunit *test)
 	struct folio *folio, *shared;
 
 	KUNIT_EXPECT_NULL(test, pgmap_folio_try_get(kp->pool, 0));
-	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, PAGE_SIZE, &folio), 0);
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, PAGE_SIZE, &folio), 1);
 	shared = kp_try_get(kp, 0);
 	KUNIT_ASSERT_PTR_EQ(test, shared, folio);
 	KUNIT_EXPECT_EQ(test, folio_ref_count(folio), 2);
@@ -375,7 +386,7 @@ static void pgmap_folio_test_return_waits_for_core(struct kunit *test)
 	if (PGMAP_COMPAT_REFCOUNT_REWORK)
 		kunit_skip(test, "since 6.15 the core no longer touches a freed P2PDMA folio");
 
-	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, PAGE_SIZE, &folio), 0);
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, PAGE_SIZE, &folio), 1);
 	/* What free_zone_device_folio() does, stopped halfway. */
 	KUNIT_ASSERT_TRUE(test, folio_ref_dec_and_test(folio));
 	kp->refs[0]--;
@@ -429,7 +440,7 @@ static void pgmap_folio_test_generic_needs_callback(struct kunit *test)
 		.range = kp->pgmap.range,
 		.nr_range = 1,
 	};
-	struct pgmap_folio_pool *pool = pgmap_folio_pool_create(&generic);
+	struct pgmap_folio_pool *pool = pgmap_folio_pool_create(&generic, 0);
 
 	if (P2P_PGMAP_KERNEL_AT_LEAST(6, 15)) {
 		KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(pool), -EOPNOTSUPP);
@@ -451,7 +462,7 @@ static void pgmap_folio_test_alloc_aligned(struct kunit *test)
 	u64 offset = U64_MAX;
 
 	/* A busy folio in the first block: the run goes to the next one. */
-	KUNIT_ASSERT_EQ(test, kp_request(kp, 3 * PAGE_SIZE, PAGE_SIZE, &busy), 0);
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 3 * PAGE_SIZE, PAGE_SIZE, &busy), 1);
 	KUNIT_ASSERT_EQ(test, kp_alloc(kp, 4 * PAGE_SIZE, SZ_64K, 2 * PAGE_SIZE,
 				       &offset, folios), 4);
 	KUNIT_EXPECT_EQ(test, offset, (u64)SZ_64K + 2 * PAGE_SIZE);
@@ -533,10 +544,145 @@ static void pgmap_folio_test_passing_reference(struct kunit *test)
 	kp_release(kp, folios, 4);
 	folio_ref_dec(stray);
 
-	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, 2 * PAGE_SIZE, folios), 0);
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, 2 * PAGE_SIZE, folios), 2);
 	kp_release(kp, folios, 2);
 	pgmap_folio_pool_drain(kp->pool);
 	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
+}
+
+/*
+ * The cases below run on a pool that builds folios as large as the kernel
+ * can (PMD order on 7.x): the suite's pool, of order 0, is replaced before
+ * any folio is requested from it.
+ */
+static void kp_large_pool(struct kunit *test)
+{
+	struct kunit_pgmap *kp = test->priv;
+	unsigned int max = pgmap_folio_max_order(&kp->pgmap);
+
+	if (!max)
+		kunit_skip(test, "no large device folios on this kernel (before 7.0, or no THP)");
+	pgmap_folio_pool_destroy(kp->pool);
+	kp->pool = pgmap_folio_pool_create(&kp->pgmap, max);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(kp->pool));
+	KUNIT_ASSERT_EQ(test, max, (unsigned int)HPAGE_PMD_ORDER);
+}
+
+/*
+ * A request returns the fewest folios that cover the range: an aligned
+ * 2 MiB is one PMD-order folio; pages 3 to 15 are folios of orders 0, 2
+ * and 3, each naturally aligned; every one has a count of one.
+ */
+static void pgmap_folio_test_large_orders_follow_alignment(struct kunit *test)
+{
+	struct kunit_pgmap *kp = test->priv;
+	struct folio *folios[16];
+	static const unsigned int orders[] = { 0, 2, 3 };
+	static const unsigned long firsts[] = { 3, 4, 8 };
+	int i;
+
+	kp_large_pool(test);
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, KP_SIZE, folios), 1);
+	KUNIT_EXPECT_EQ(test, folio_order(folios[0]), (unsigned int)HPAGE_PMD_ORDER);
+	KUNIT_EXPECT_EQ(test, folio_pfn(folios[0]), kp_base_pfn(kp));
+	KUNIT_EXPECT_EQ(test, folio_ref_count(folios[0]), 1);
+	/* A large folio counts once; its pages are all taken. */
+	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 1UL);
+	KUNIT_EXPECT_EQ(test, pgmap_folio_pool_free_bytes(kp->pool), 0ULL);
+	kp_release(kp, folios, 1);
+	KUNIT_ASSERT_TRUE(test, kp_all_back(kp));
+
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 3 * PAGE_SIZE, 13 * PAGE_SIZE, folios), 3);
+	for (i = 0; i < 3; i++) {
+		KUNIT_EXPECT_EQ(test, folio_order(folios[i]), orders[i]);
+		KUNIT_EXPECT_EQ(test, folio_pfn(folios[i]), kp_base_pfn(kp) + firsts[i]);
+		KUNIT_EXPECT_EQ(test, folio_ref_count(folios[i]), 1);
+	}
+	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 3UL);
+	KUNIT_EXPECT_EQ(test, pgmap_folio_pool_free_bytes(kp->pool),
+			(u64)KP_SIZE - 13 * PAGE_SIZE);
+	kp_release(kp, folios, 3);
+	KUNIT_EXPECT_TRUE(test, kp_all_back(kp));
+}
+
+/*
+ * A large folio that comes back frees all its pages, which are then cut
+ * again in whatever orders the next requests need: a former tail becomes
+ * an order-0 folio of its own, and the 2 MiB is whole again afterwards.
+ */
+static void pgmap_folio_test_large_split_back_and_reuse(struct kunit *test)
+{
+	struct kunit_pgmap *kp = test->priv;
+	struct folio *big, *tail, *head;
+
+	kp_large_pool(test);
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, KP_SIZE, &big), 1);
+	kp_release(kp, &big, 1);
+	KUNIT_ASSERT_TRUE(test, kp_all_back(kp));
+	KUNIT_EXPECT_EQ(test, pgmap_folio_pool_free_bytes(kp->pool), (u64)KP_SIZE);
+
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 5 * PAGE_SIZE, PAGE_SIZE, &tail), 1);
+	KUNIT_EXPECT_FALSE(test, folio_test_large(tail));
+	KUNIT_EXPECT_EQ(test, folio_pfn(tail), kp_base_pfn(kp) + 5);
+	KUNIT_EXPECT_EQ(test, folio_ref_count(tail), 1);
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, PAGE_SIZE, &head), 1);
+	KUNIT_EXPECT_FALSE(test, folio_test_large(head));
+	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 2UL);
+	/* The whole 2 MiB is not free: the request changes nothing. */
+	KUNIT_EXPECT_EQ(test, kp_request(kp, 0, KP_SIZE, &big), -EBUSY);
+	kp_release(kp, &tail, 1);
+	kp_release(kp, &head, 1);
+	KUNIT_ASSERT_TRUE(test, kp_all_back(kp));
+
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, KP_SIZE, &big), 1);
+	KUNIT_EXPECT_EQ(test, folio_order(big), (unsigned int)HPAGE_PMD_ORDER);
+	kp_release(kp, &big, 1);
+	KUNIT_EXPECT_TRUE(test, kp_all_back(kp));
+}
+
+/*
+ * PGMAP_ALLOC_WHOLE takes all of an aligned 2 MiB as one folio or
+ * nothing; without it, what is free is taken in the largest folios its
+ * alignment allows (pages 1 to 511: orders 0 to 8, one each).
+ */
+static void pgmap_folio_test_large_alloc_whole_and_exhaustion(struct kunit *test)
+{
+	struct kunit_pgmap *kp = test->priv;
+	struct folio **folios, *one;
+	u64 len = KP_SIZE, offset = U64_MAX;
+	int i;
+
+	folios = kunit_kcalloc(test, KP_NR_FOLIOS, sizeof(*folios), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, folios);
+	kp_large_pool(test);
+
+	KUNIT_ASSERT_EQ(test, kp_alloc_flags(kp, &len, KP_SIZE, 0,
+					     PGMAP_ALLOC_WHOLE, &offset, folios), 1);
+	KUNIT_EXPECT_EQ(test, offset, 0ULL);
+	KUNIT_EXPECT_EQ(test, len, (u64)KP_SIZE);
+	KUNIT_EXPECT_EQ(test, folio_order(folios[0]), (unsigned int)HPAGE_PMD_ORDER);
+	len = PAGE_SIZE;
+	KUNIT_EXPECT_EQ(test, kp_alloc_flags(kp, &len, PAGE_SIZE, 0, 0, &offset,
+					     &one), -ENOMEM);
+	kp_release(kp, folios, 1);
+	KUNIT_ASSERT_TRUE(test, kp_all_back(kp));
+
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, PAGE_SIZE, &one), 1);
+	len = KP_SIZE;
+	KUNIT_EXPECT_EQ(test, kp_alloc_flags(kp, &len, KP_SIZE, 0,
+					     PGMAP_ALLOC_WHOLE, &offset, folios),
+			-ENOMEM);
+	len = KP_SIZE;
+	KUNIT_ASSERT_EQ(test, kp_alloc_flags(kp, &len, KP_SIZE, 0, 0, &offset,
+					     folios), (int)HPAGE_PMD_ORDER);
+	KUNIT_EXPECT_EQ(test, offset, (u64)PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, len, (u64)KP_SIZE - PAGE_SIZE);
+	for (i = 0; i < HPAGE_PMD_ORDER; i++)
+		KUNIT_EXPECT_EQ(test, folio_order(folios[i]), (unsigned int)i);
+	KUNIT_EXPECT_EQ(test, pgmap_folio_pool_free_bytes(kp->pool), 0ULL);
+	kp_release(kp, folios, HPAGE_PMD_ORDER);
+	kp_release(kp, &one, 1);
+	KUNIT_EXPECT_TRUE(test, kp_all_back(kp));
 }
 
 static int kunit_pgmap_unmapper(void *data)
@@ -560,7 +706,7 @@ static void pgmap_folio_test_request_on_dying(struct kunit *test)
 	struct folio *held, *late = NULL;
 	int waited;
 
-	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, PAGE_SIZE, &held), 0);
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, PAGE_SIZE, &held), 1);
 
 	unmapper = kthread_run(kunit_pgmap_unmapper, kp, "pgmap_folio_kunit");
 	if (IS_ERR(unmapper)) {
@@ -589,6 +735,43 @@ static void pgmap_folio_test_request_on_dying(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
 }
 
+/*
+ * A large folio holds one pgmap reference per page: teardown waits while
+ * it is out, and completes once it is put (too few references and it
+ * would not wait, too many and it would never complete).
+ */
+static void pgmap_folio_test_large_freed_while_remove_waits(struct kunit *test)
+{
+	struct kunit_pgmap *kp = test->priv;
+	struct task_struct *unmapper;
+	struct folio *big;
+	int waited;
+
+	kp_large_pool(test);
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, KP_SIZE, &big), 1);
+
+	unmapper = kthread_run(kunit_pgmap_unmapper, kp, "pgmap_folio_kunit");
+	if (IS_ERR(unmapper)) {
+		kp_release(kp, &big, 1);
+		KUNIT_FAIL(test, "kthread_run: %ld", PTR_ERR(unmapper));
+		return;
+	}
+	kp->unmapped = true;
+	for (waited = 0; waited < 250; waited++) {
+		if (percpu_ref_is_dying(&kp->pgmap.ref))
+			break;
+		msleep(20);
+	}
+	KUNIT_EXPECT_TRUE(test, percpu_ref_is_dying(&kp->pgmap.ref));
+	msleep(100);
+	KUNIT_EXPECT_FALSE(test, completion_done(&kp->unmap_done));
+
+	kp_release(kp, &big, 1);
+	KUNIT_EXPECT_TRUE(test, wait_for_completion_timeout(&kp->unmap_done,
+							    10 * HZ) > 0);
+	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
+}
+
 static struct kunit_case pgmap_folio_test_cases[] = {
 	KUNIT_CASE(pgmap_folio_test_fresh_pool_idle_count),
 	KUNIT_CASE(pgmap_folio_test_generic_needs_callback),
@@ -603,6 +786,10 @@ static struct kunit_case pgmap_folio_test_cases[] = {
 	KUNIT_CASE(pgmap_folio_test_passing_reference),
 	KUNIT_CASE(pgmap_folio_test_return_waits_for_core),
 	KUNIT_CASE(pgmap_folio_test_request_on_dying),
+	KUNIT_CASE(pgmap_folio_test_large_orders_follow_alignment),
+	KUNIT_CASE(pgmap_folio_test_large_split_back_and_reuse),
+	KUNIT_CASE(pgmap_folio_test_large_alloc_whole_and_exhaustion),
+	KUNIT_CASE(pgmap_folio_test_large_freed_while_remove_waits),
 	{}
 };
 

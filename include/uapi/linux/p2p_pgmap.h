@@ -39,6 +39,12 @@
 
 /* Bits of p2p_pgmap_info.flags */
 #define P2P_PGMAP_INFO_P2PDMA	(1U << 0) /* registered with the PCI P2PDMA core */
+/*
+ * Memory comes in folios of up to 2 MiB, and an aligned 2 MiB of a mapping
+ * that covers it is mapped with one PMD (kernels that build large device
+ * folios: 7.x); without it, every folio is one page.
+ */
+#define P2P_PGMAP_INFO_LARGE_FOLIOS	(1U << 1)
 
 /*
  * struct p2p_pgmap_info - P2P_PGMAP_IOC_INFO argument
