@@ -37,6 +37,7 @@
 #include <linux/p2p_pgmap.h>
 
 #include "kselftest_harness.h"
+#include "p2p_pgmap_huge.h"
 
 static size_t page;
 
@@ -304,7 +305,13 @@ TEST_F(dev, info_matches_sysfs)
 	ASSERT_EQ(page, in.page_size);
 	ASSERT_EQ(sysfs_attr(_metadata, node, "free_bytes"), in.free_bytes);
 	ASSERT_EQ(sysfs_attr(_metadata, node, "folios_in_use"), in.folios_in_use);
-	ASSERT_EQ(in.size, in.free_bytes + in.folios_in_use * page);
+	if (in.flags & P2P_PGMAP_INFO_LARGE_FOLIOS) {
+		/* A folio is one page or more: bytes in use bound the count. */
+		ASSERT_LE(in.folios_in_use * page, in.size - in.free_bytes);
+		ASSERT_EQ(in.folios_in_use == 0, in.free_bytes == in.size);
+	} else {
+		ASSERT_EQ(in.size, in.free_bytes + in.folios_in_use * page);
+	}
 	ASSERT_EQ(sysfs_attr(_metadata, node, "mapped_bytes"), in.mapped_bytes);
 	ASSERT_EQ(sysfs_attr(_metadata, node, "pinned_only_bytes"), in.pinned_only_bytes);
 	ASSERT_EQ(read_ull(_metadata, FILE_LIMIT_PARAM), in.file_limit);
@@ -381,16 +388,25 @@ TEST_F(dev, munmap_returns_every_folio)
 {
 	size_t n = 16, len = n * page;
 	unsigned long long before = sysfs_attr(_metadata, variant->node, "folios_in_use");
-	unsigned long long size = sysfs_attr(_metadata, variant->node, "size");
+	struct p2p_pgmap_info in = info(_metadata, self->fd);
 	volatile char *p = map(_metadata, self->fd, len, 0);
+	unsigned long long now;
 
 	for (size_t i = 0; i < n; i++)
 		p[i * page] = 1;
-	ASSERT_EQ(before + n, sysfs_attr(_metadata, variant->node, "folios_in_use"));
-	ASSERT_EQ(size - (before + n) * page, info(_metadata, self->fd).free_bytes);
+	now = sysfs_attr(_metadata, variant->node, "folios_in_use");
+	if (in.flags & P2P_PGMAP_INFO_LARGE_FOLIOS) {
+		/* One folio of 16 pages where the pool has them aligned. */
+		ASSERT_TRUE(now > before && now <= before + n)
+			TH_LOG("folios_in_use %llu after touching %zu pages, %llu before",
+			       now, n, before);
+	} else {
+		ASSERT_EQ(before + n, now);
+	}
+	ASSERT_EQ(in.free_bytes - len, info(_metadata, self->fd).free_bytes);
 	ASSERT_EQ(0, munmap((void *)p, len));
 	ASSERT_FOLIOS_RETURN_TO(before);
-	ASSERT_EQ(size - before * page, info(_metadata, self->fd).free_bytes);
+	ASSERT_EQ(in.free_bytes, info(_metadata, self->fd).free_bytes);
 }
 
 TEST_F(dev, untouched_mapping_takes_no_folio)
@@ -418,6 +434,182 @@ TEST_F(dev, fork_child_shares_memory)
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	ASSERT_EQ(0xc0ffeeU, p[1]);
+}
+
+/*
+ * Large folios (7.x): an aligned 2 MiB of a file is one folio, mapped with
+ * one PMD. The tests below run on every kernel; where folios are one page
+ * only the assertions about huge mappings skip.
+ */
+#define SZ_2M	(2UL << 20)
+
+/* Why this kernel gives no huge mappings, or NULL when it does. */
+static const char *no_huge_mappings(struct __test_metadata *_metadata, int fd)
+{
+	char buf[128] = "";
+	FILE *f;
+
+	if (!(info(_metadata, fd).flags & P2P_PGMAP_INFO_LARGE_FOLIOS))
+		return "folios are one page on this kernel (large device folios need 7.0 or later)";
+	f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "re");
+	if (f) {
+		if (!fgets(buf, sizeof(buf), f))
+			buf[0] = 0;
+		fclose(f);
+	}
+	if (strstr(buf, "[never]"))
+		return "transparent huge pages are off (enabled: never)";
+	return NULL;
+}
+
+/* The bytes of [p, p + len) are in the BAR file where placement says. */
+static void bar_file_holds(struct __test_metadata *_metadata, int fd, int bf,
+			   off_t off, const unsigned char *want, size_t len)
+{
+	struct p2p_pgmap_range ranges[64];
+	struct p2p_pgmap_placement pl = {
+		.offset = off, .len = len, .ranges = (uintptr_t)ranges,
+		.nr_ranges = 64,
+	};
+	unsigned char *got = malloc(len);
+	size_t covered = 0;
+
+	ASSERT_NE(NULL, got);
+	ASSERT_EQ(0, ioctl(fd, P2P_PGMAP_IOC_PLACEMENT, &pl))
+		TH_LOG("P2P_PGMAP_IOC_PLACEMENT: %s", strerror(errno));
+	ASSERT_EQ(0U, pl.flags) TH_LOG("more than 64 runs");
+	for (unsigned int i = 0; i < pl.nr_ranges; i++) {
+		ASSERT_EQ((ssize_t)ranges[i].len,
+			  pread(bf, got + (ranges[i].offset - off), ranges[i].len,
+				ranges[i].bar_offset));
+		covered += ranges[i].len;
+	}
+	ASSERT_EQ(len, covered) TH_LOG("placement covers %zu of %zu bytes", covered, len);
+	ASSERT_EQ(0, memcmp(want, got, len));
+	free(got);
+}
+
+/* A plain mmap() of 8 MiB, touched, is four PMDs, as the kernel reports. */
+TEST_F(dev, plain_mmap_is_pmd_mapped)
+{
+	size_t len = 4 * SZ_2M;
+	const char *why = no_huge_mappings(_metadata, self->fd);
+	unsigned long long before = sysfs_attr(_metadata, variant->node, "folios_in_use");
+	volatile char *p;
+	int64_t huge;
+
+	if (why)
+		SKIP(return, "%s", why);
+	if (info(_metadata, self->fd).free_bytes < len)
+		SKIP(return, "%s has less than 8 MiB free", variant->node);
+	p = map(_metadata, self->fd, len, 0);
+	ASSERT_EQ(0UL, (uintptr_t)p % SZ_2M) TH_LOG("mmap gave %p, not 2 MiB aligned", p);
+	for (size_t i = 0; i < len; i += page)
+		p[i] = 1;
+	huge = p2p_pgmap_huge_bytes((void *)p, len);
+	ASSERT_LE(0, huge) TH_LOG("PAGEMAP_SCAN: %s", strerror(errno));
+	ASSERT_EQ((int64_t)len, huge) TH_LOG("%lld of %zu bytes mapped huge",
+					     (long long)huge, len);
+	ASSERT_EQ(before + 4, sysfs_attr(_metadata, variant->node, "folios_in_use"));
+	ASSERT_EQ(0, munmap((void *)p, len));
+	ASSERT_FOLIOS_RETURN_TO(before);
+}
+
+/*
+ * Bytes written through a 4 MiB mapping (two PMDs where the kernel has
+ * large folios) are in the host file behind the BAR, where placement says;
+ * there, each 2 MiB of the file is 2 MiB aligned in the BAR.
+ */
+TEST_F(dev, huge_mapping_bytes_reach_bar_file)
+{
+	int bf = bar_file(_metadata, variant, O_RDONLY);
+	size_t len = 2 * SZ_2M;
+	unsigned char *p, *want;
+
+	if (bf < 0)
+		return;
+	p = map(_metadata, self->fd, len, 0);
+	want = malloc(len);
+	ASSERT_NE(NULL, want);
+	fill(want, len, 0x2d + getpid());
+	memcpy(p, want, len);
+	if (!no_huge_mappings(_metadata, self->fd)) {
+		ASSERT_EQ((int64_t)len, p2p_pgmap_huge_bytes(p, len));
+		ASSERT_EQ(0ULL, bar_offset_of(_metadata, self->fd, 0) % SZ_2M);
+		ASSERT_EQ(0ULL, bar_offset_of(_metadata, self->fd, SZ_2M) % SZ_2M);
+	}
+	bar_file_holds(_metadata, self->fd, bf, 0, want, len);
+	free(want);
+	close(bf);
+}
+
+/*
+ * munmap() of one page inside a huge mapping, and mprotect() of another,
+ * split it; every byte still mapped keeps its value, through the new
+ * mappings and in the BAR. The memory goes back once the file is closed.
+ */
+TEST_F(dev, partial_munmap_and_mprotect_keep_the_rest)
+{
+	unsigned long long before = sysfs_attr(_metadata, variant->node, "folios_in_use");
+	int fd = open_node(_metadata, variant->node);
+	size_t len = 2 * SZ_2M;
+	unsigned char *p, *want;
+
+	p = map(_metadata, fd, len, 0);
+	want = malloc(len);
+	ASSERT_NE(NULL, want);
+	fill(want, len, 0x71 + getpid());
+	memcpy(p, want, len);
+	if (!no_huge_mappings(_metadata, fd))
+		ASSERT_EQ((int64_t)len, p2p_pgmap_huge_bytes(p, len));
+
+	ASSERT_EQ(0, munmap(p + SZ_2M + 3 * page, page));
+	ASSERT_EQ(0, mprotect(p + 5 * page, 2 * page, PROT_READ));
+	ASSERT_EQ(0, memcmp(want, p, SZ_2M)) TH_LOG("the first 2 MiB changed");
+	ASSERT_EQ(0, memcmp(want + SZ_2M, p + SZ_2M, 3 * page));
+	ASSERT_EQ(0, memcmp(want + SZ_2M + 4 * page, p + SZ_2M + 4 * page,
+			    SZ_2M - 4 * page)) TH_LOG("the second 2 MiB changed");
+	/* Writable where it was not protected, and still the same memory. */
+	p[SZ_2M + 4 * page] = 0x42;
+	want[SZ_2M + 4 * page] = 0x42;
+	ASSERT_EQ(0, memcmp(want + SZ_2M + 4 * page, p + SZ_2M + 4 * page, page));
+
+	ASSERT_EQ(0, munmap(p, len));
+	ASSERT_EQ(0, close(fd));
+	ASSERT_FOLIOS_RETURN_TO(before);
+	free(want);
+}
+
+/* A child after fork() maps the same huge memory, huge too. */
+TEST_F(dev, fork_shares_huge_mapping)
+{
+	size_t len = 2 * SZ_2M;
+	const char *why = no_huge_mappings(_metadata, self->fd);
+	unsigned char *p = map(_metadata, self->fd, len, 0);
+	int status;
+	pid_t pid;
+
+	fill(p, len, 0x3c);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		unsigned char *want = malloc(len);
+
+		if (!want)
+			_exit(2);
+		fill(want, len, 0x3c);
+		if (memcmp(want, p, len))
+			_exit(3);
+		if (!why && p2p_pgmap_huge_bytes(p, len) != (int64_t)len)
+			_exit(4);
+		p[len - 1] = 0x99;
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status))
+		TH_LOG("child: 2 = no memory, 3 = other bytes, 4 = not mapped huge");
+	ASSERT_EQ(0x99, p[len - 1]);
 }
 
 TEST_F(dev, two_opens_never_share)

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * PAGEMAP_SCAN of /proc/self/pagemap: which pages of a range the kernel
+ * maps huge. The definitions are the kernel's uapi (<linux/fs.h> since
+ * 6.7), repeated here for C libraries whose headers predate them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include <linux/fs.h>
+
+#include "p2p_pgmap_huge.h"
+
+#ifndef PAGEMAP_SCAN
+struct page_region {
+	uint64_t start;
+	uint64_t end;
+	uint64_t categories;
+};
+
+struct pm_scan_arg {
+	uint64_t size;
+	uint64_t flags;
+	uint64_t start;
+	uint64_t end;
+	uint64_t walk_end;
+	uint64_t vec;
+	uint64_t vec_len;
+	uint64_t max_pages;
+	uint64_t category_inverted;
+	uint64_t category_mask;
+	uint64_t category_anyof_mask;
+	uint64_t return_mask;
+};
+
+#define PAGEMAP_SCAN	_IOWR('f', 16, struct pm_scan_arg)
+#define PAGE_IS_PRESENT	(1 << 3)
+#define PAGE_IS_HUGE	(1 << 6)
+#endif
+
+int64_t p2p_pgmap_huge_bytes(const void *addr, size_t len)
+{
+	struct page_region regions[64];
+	uint64_t start = (uintptr_t)addr, end = start + len;
+	int64_t huge = 0;
+	int fd, err = 0;
+
+	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	while (start < end) {
+		struct pm_scan_arg arg = {
+			.size = sizeof(arg),
+			.start = start,
+			.end = end,
+			.vec = (uintptr_t)regions,
+			.vec_len = sizeof(regions) / sizeof(regions[0]),
+			.category_mask = PAGE_IS_PRESENT | PAGE_IS_HUGE,
+			.return_mask = PAGE_IS_HUGE,
+		};
+		int n = ioctl(fd, PAGEMAP_SCAN, &arg);
+
+		if (n < 0) {
+			err = errno;
+			break;
+		}
+		for (int i = 0; i < n; i++)
+			huge += regions[i].end - regions[i].start;
+		/* The kernel says where it stopped: the vector was full. */
+		if (arg.walk_end <= start)
+			break;
+		start = arg.walk_end;
+	}
+	close(fd);
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return huge;
+}
