@@ -4,6 +4,7 @@
  * maps huge. The definitions are the kernel's uapi (<linux/fs.h> since
  * 6.7), repeated here for C libraries whose headers predate them.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/ioctl.h>
