@@ -207,6 +207,23 @@ placement_runs() {
 	done <<<"$1"
 	return 0
 }
+# huge_mapped NAME TEXT: one result, from the "huge: B of L bytes mapped
+# huge (large folios yes|no)" line that p2p_dio and p2p_rdma_rw print:
+# all of the buffer was mapped huge where the kernel has large folios; a
+# skip, saying why, where it has not.
+huge_mapped() {
+	local line
+	line=$(grep -m1 '^huge: ' <<<"$2")
+	if [[ $line == *"(large folios no)" ]]; then
+		skip "$1" "folios are one page on this kernel: no huge mappings"
+	elif [[ $line =~ ^huge:\ ([0-9]+)\ of\ ([0-9]+)\ bytes ]] &&
+		[ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[2]}" ]; then
+		pass "$1"
+	else
+		diag "${line:-no huge: line}"
+		fail "$1"
+	fi
+}
 # reads_zeroes DEV LEN: a new open of DEV, mapping LEN bytes at offset 0,
 # reads nothing but zeroes.
 reads_zeroes() {

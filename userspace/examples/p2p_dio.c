@@ -77,6 +77,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "p2p_pgmap_huge.h"
 #include "p2p_pgmap_placement.h"
 
 #define PFX "p2p_dio: "
@@ -415,8 +416,10 @@ static int do_io(const struct opts *o)
 		printf(PFX "pattern verified\n");
 	}
 	/* Where the memory sits in the BAR: p2p_pgmap devices only. */
-	if (m.fd >= 0)
+	if (m.fd >= 0) {
 		p2p_pgmap_print_placement(stdout, m.fd, o->buf_off, m.len);
+		p2p_pgmap_print_huge(stdout, m.fd, m.p, m.len);
+	}
 	rc = 0;
 out_close:
 	close(fd);

@@ -39,6 +39,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "p2p_pgmap_huge.h"
 #include "p2p_pgmap_placement.h"
 
 struct opts {
@@ -317,6 +318,8 @@ int main(int argc, char **argv)
 		goto out;
 	if (p2p_pgmap_print_placement(stdout, fd, o.offset, o.size))
 		fprintf(stderr, "p2p_rdma_rw: P2P_PGMAP_IOC_PLACEMENT: %s\n", strerror(errno));
+	else
+		p2p_pgmap_print_huge(stdout, fd, dev_mem, o.size);
 	rc = 0;
 out:
 	ibv_dereg_mr(host_mr);

@@ -10,6 +10,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 #include <linux/fs.h>
+#include <linux/p2p_pgmap.h>
 
 #include "p2p_pgmap_huge.h"
 
@@ -79,4 +80,16 @@ int64_t p2p_pgmap_huge_bytes(const void *addr, size_t len)
 		return -1;
 	}
 	return huge;
+}
+
+int p2p_pgmap_print_huge(FILE *out, int fd, const void *addr, size_t len)
+{
+	struct p2p_pgmap_info info;
+
+	if (ioctl(fd, P2P_PGMAP_IOC_INFO, &info))
+		return -1;
+	fprintf(out, "huge: %lld of %zu bytes mapped huge (large folios %s)\n",
+		(long long)p2p_pgmap_huge_bytes(addr, len), len,
+		info.flags & P2P_PGMAP_INFO_LARGE_FOLIOS ? "yes" : "no");
+	return 0;
 }

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /*
  * Bytes of [addr, addr + len) that are present and mapped huge (PAGEMAP_SCAN
@@ -16,5 +17,16 @@
  * kernel has no PAGEMAP_SCAN).
  */
 int64_t p2p_pgmap_huge_bytes(const void *addr, size_t len);
+
+/*
+ * Print, for a mapping of the p2p_pgmap device @fd at @addr:
+ *
+ *   huge: B of L bytes mapped huge (large folios yes|no)
+ *
+ * B as p2p_pgmap_huge_bytes() says (-1: unknown), "large folios" whether
+ * the device's kernel builds them (P2P_PGMAP_INFO_LARGE_FOLIOS). Returns 0,
+ * or -1 with errno set when @fd is not a p2p_pgmap device.
+ */
+int p2p_pgmap_print_huge(FILE *out, int fd, const void *addr, size_t len);
 
 #endif /* P2P_PGMAP_HUGE_H */
