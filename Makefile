@@ -110,7 +110,7 @@ lint: deps
 # p2p-pgmap-tools (amd64), built by debian/rules from a copy of the tree
 # whose changelog carries VERSION; lintian checks them.
 deb:
-	@$(VM)/deps
+	@$(VM)/deps --deb
 	@debian/make-deb
 
 clean:
