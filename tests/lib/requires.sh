@@ -49,6 +49,13 @@ req_kunit() {
 	echo "$(uname -r) is built without CONFIG_KUNIT"
 	return 1
 }
+# req_series_kunit: the kernel carries our series' in-tree KUnit suite
+# (patches/0008, CONFIG_PGMAP_FOLIO_KUNIT_TEST).
+req_series_kunit() {
+	modinfo -n pgmap_folio_core_kunit >/dev/null 2>&1 && return 0
+	echo "$(uname -r) has no in-tree pgmap_folio_core_kunit (a kernel without our series)"
+	return 1
+}
 # req_devices N: the guest has at least N p2p_pgmap devices.
 req_devices() {
 	local n
