@@ -4,9 +4,10 @@
 
   report.py KERNEL BENCH.jsonl OUTDIR
 
-The p2p section (touch and dio lines from guest-p2p, measured on the P2PDMA
-kernel named in those lines) is optional: without it the report and the
-plot are the ones of the other sections alone.
+The other sections (reg_mr_touched lines from guest-reg, touch lines from
+guest-touch, dio lines from guest-p2p, each naming the kernel it ran on)
+are optional: without them the report and the plot are the ones of the
+first sections alone.
 """
 import json
 import os
@@ -17,7 +18,13 @@ GOAL_REG = 1.1   # registration time, device / host: at most
 GOAL_BW = 0.9    # bandwidth, device / host: at least
 GOAL_UNPLUG = 1.5  # idle remove time, 4 GiB BAR / 64 MiB BAR: at most
 GOAL_TOUCH = 0.5  # mmap + first touch time, p2p_pgmap / p2pmem: at most
+GOAL_REG_TOUCHED = 1.0  # registration of touched memory, device / THP host: at most
+REG_TOUCHED_KERNEL = "p2pdma-7.3"  # where the goal applies: P2PDMA pins, large folios
+TOUCH_KERNEL = "debian-7.3"  # where the goal applies: stock p2pmem, large folios
+ZERO_METHOD = ("writing zeros into the same amount of mapped device memory with"
+               " 8-byte stores from userspace (the driver zeroes with 8-byte stores)")
 P2P_MEMS = ("p2p_pgmap", "p2pmem", "host")
+FAULTS_PER = 256 << 20  # faults are reported per this many bytes touched
 
 
 def median(values):
@@ -69,67 +76,154 @@ def unplug_report(rows, kernel, result):
           " done; no sleep or polling interval is in that path")
 
 
-def p2p_report(rows, result):
-    """The p2p section (guest-p2p, always on a P2PDMA kernel): mmap + first
-    touch and O_DIRECT bandwidth, p2p_pgmap memory next to mainline's
-    p2pmem and host memory. Nothing when the section did not run."""
-    touch = {(r["memory"], r["bytes"]): r for r in rows if r["bench"] == "touch"}
-    dio = {(r["op"], r["memory"]): r for r in rows if r["bench"] == "dio"}
-    if not touch and not dio:
-        return
-    kernel = next(r["kernel"] for r in rows if r["bench"] in ("touch", "dio"))
-    result["p2p_kernel"] = kernel
-    result["p2p_touch"] = []
-    result["p2p_dio"] = []
-    if touch:
-        loops = max(r["loops"] for r in touch.values())
-        print(f"\n== mmap + first touch on {kernel}: p2p_pgmap memory next to mainline"
-              f" p2pmem (ms, mean of {loops}; p2pmem exists only on a P2PDMA kernel)")
-        print(f"{'':>5} {'mmap + first touch (ms)':^32} {'':>13}  {'ns per page':^26}"
-              f"  {'munmap (ms)':^26}")
-        print(f"{'MiB':>5}" + f" {'p2p_pgmap':>10} {'p2pmem':>10} {'host':>10}"
-              f" {'ratio':>6}  goal <= {GOAL_TOUCH}" + f"  {'p2p_pgmap':>9} {'p2pmem':>8} {'host':>7}" * 2)
-    for b in sorted({b for (_, b) in touch}):
-        t = {m: touch.get((m, b)) for m in P2P_MEMS}
-        if not t["p2p_pgmap"] or not t["p2pmem"]:
-            continue
-        ratio = t["p2p_pgmap"]["seconds"] / t["p2pmem"]["seconds"]
-        row = {"mib": b >> 20, "ratio_p2p_pgmap_over_p2pmem": round(ratio, 3)}
-        for m in P2P_MEMS:
-            if t[m]:
-                row[m] = {k: t[m][k] for k in ("seconds", "munmap_seconds", "ns_per_page",
-                                              "loops", "cold_seconds") if k in t[m]}
-        result["p2p_touch"].append(row)
+def kernel_order(k):
+    """debian-6.12 before debian-7.3 before p2pdma-7.3: by version, then name."""
+    ver = k.rsplit("-", 1)[-1]
+    return (tuple(int(x) for x in ver.split(".") if x.isdigit()), k)
 
-        def col(m, k, scale, width):
-            return f"{t[m][k] * scale:>{width}.{1 if scale != 1 else 0}f}" if t[m] else f"{'-':>{width}}"
-        print(f"{b >> 20:>5} {col('p2p_pgmap', 'seconds', 1e3, 10)} {col('p2pmem', 'seconds', 1e3, 10)}"
-              f" {col('host', 'seconds', 1e3, 10)} {ratio:>6.2f}  {'met' if ratio <= GOAL_TOUCH else 'not met':<11}"
-              f"  {col('p2p_pgmap', 'ns_per_page', 1, 9)} {col('p2pmem', 'ns_per_page', 1, 8)}"
-              f" {col('host', 'ns_per_page', 1, 7)}"
-              f"  {col('p2p_pgmap', 'munmap_seconds', 1e3, 9)} {col('p2pmem', 'munmap_seconds', 1e3, 8)}"
-              f" {col('host', 'munmap_seconds', 1e3, 7)}")
-    if result["p2p_touch"]:
-        print("ratio: mmap + first touch time, p2p_pgmap / p2pmem (p2pmem's mmap allocates"
-              " from its pool; host: shared anonymous memory), after one cold round each")
-        for r in result["p2p_touch"]:
-            cold = {m: r[m].get("cold_seconds") for m in P2P_MEMS if m in r}
-            if all(v is not None for v in cold.values()):
-                print(f"  cold round, {r['mib']} MiB (ms): " + ", ".join(
-                    f"{m} {v * 1e3:.1f}" for m, v in cold.items()))
-    if dio:
-        any_row = next(iter(dio.values()))
-        tool = any_row.get("tool", "?")
-        print(f"\n== O_DIRECT on the NVMe namespace under the switch, {any_row['bs'] >> 10} KiB"
-              f" blocks, {tool}, buffer in each memory, on {kernel} (MB/s)")
-        print(f"{'op':>6} {'p2p_pgmap':>10} {'p2pmem':>10} {'host':>10}"
-              f" {'p2p_pgmap/host':>15} {'p2pmem/host':>12} {'p2p_pgmap/p2pmem':>17}")
+
+def mib(b):
+    return b / (1 << 20)
+
+
+def fmt(v, spec):
+    return format(v, spec) if v is not None else "-"
+
+
+def reg_touched_report(rows, result):
+    """ibv_reg_mr + ibv_dereg_mr of memory already touched, device vs THP
+    host memory, per kernel: the goal applies on REG_TOUCHED_KERNEL, the
+    other kernels (folios of one page) are there to compare with."""
+    reg = {(r["kernel"], r["memory"], r["mib"]): r for r in rows
+           if r["bench"] == "reg_mr_touched"}
+    result["reg_mr_touched"] = []
+    if not reg:
+        return
+    reps = max(r["reps"] for r in reg.values())
+    print(f"\n== ibv_reg_mr + ibv_dereg_mr of memory already touched, device vs THP host"
+          f" memory (ms, median of {reps}; huge: MiB mapped huge, PAGEMAP_SCAN)")
+    print(f"{'kernel':>12} {'MiB':>5} {'device':>9} {'host':>9} {'ratio':>6}"
+          f" {'device huge':>12} {'host huge':>10}  goal <= {GOAL_REG_TOUCHED} on {REG_TOUCHED_KERNEL}")
+    for k in sorted({k for (k, _, _) in reg}, key=kernel_order):
+        for m in sorted({m for (kk, _, m) in reg if kk == k}):
+            d, h = reg.get((k, "device", m)), reg.get((k, "host", m))
+            if not d or not h:
+                continue
+            ratio = d["median_ms"] / h["median_ms"]
+            # reg_mr_bench refuses host memory that is not all THP; check anyway.
+            thp = h["huge_bytes"] == h["bytes"]
+            if k != REG_TOUCHED_KERNEL:
+                verdict = "reference"
+            elif not thp:
+                verdict = "invalid: host memory not all THP"
+            else:
+                verdict = "met" if ratio <= GOAL_REG_TOUCHED else "not met"
+            print(f"{k:>12} {m:>5} {d['median_ms']:>9.1f} {h['median_ms']:>9.1f} {ratio:>6.2f}"
+                  f" {mib(d['huge_bytes']):>12.0f} {mib(h['huge_bytes']):>10.0f}  {verdict}")
+            result["reg_mr_touched"].append({
+                "kernel": k, "mib": m, "device_ms": d["median_ms"], "host_ms": h["median_ms"],
+                "device_min_ms": d["min_ms"], "host_min_ms": h["min_ms"], "reps": d["reps"],
+                "device_huge_bytes": d["huge_bytes"], "host_huge_bytes": h["huge_bytes"],
+                "ratio": round(ratio, 3), "goal": verdict})
+    print("touched: a store into every 4 KiB page of both before the clock starts; host:"
+          " private anonymous memory, 2 MiB aligned, MADV_HUGEPAGE")
+
+
+def touch_report(rows, result):
+    """mmap + first touch per kernel and memory, with the zeroing estimate,
+    the faults per 256 MiB and the bytes mapped huge. The goal (p2p_pgmap
+    / p2pmem) applies on TOUCH_KERNEL; p2pmem exists only on a kernel with
+    the P2PDMA core, so other kernels show p2p_pgmap and host alone."""
+    touch = {(r["kernel"], r["memory"], r["bytes"]): r for r in rows if r["bench"] == "touch"}
+    result["touch"] = []
+    result["faults_per_256mib"] = []
+    if not touch:
+        return
+    kernels = sorted({k for (k, _, _) in touch}, key=kernel_order)
+    loops = max(r["loops"] for r in touch.values())
+    print(f"\n== mmap + first touch (a store into every 4 KiB page) + munmap (ms, mean of"
+          f" {loops} after one cold round)")
+    print(f"{'kernel':>12} {'MiB':>4} {'p2p_pgmap':>10} {'zeroing':>8} {'p2pmem':>8} {'host':>8}"
+          f" {'ratio':>6} {'w/o zeroing':>11}  {'goal <= ' + str(GOAL_TOUCH) + ' on ' + TOUCH_KERNEL:<26}"
+          f" {'large':>5} {'huge MiB':>8} {'ns/page':>8} {'munmap':>7}")
+
+    def ms(r, k="seconds"):
+        return f"{r[k] * 1e3:.1f}" if r and r.get(k) is not None else "-"
+    for k in kernels:
+        for b in sorted({b for (kk, _, b) in touch if kk == k}):
+            t = {m: touch.get((k, m, b)) for m in P2P_MEMS}
+            p, q = t["p2p_pgmap"], t["p2pmem"]
+            if not p:
+                continue
+            row = {"kernel": k, "mib": b >> 20, "large_folios": p.get("large_folios")}
+            for m in P2P_MEMS:
+                if t[m]:
+                    row[m] = {x: t[m][x] for x in ("seconds", "munmap_seconds", "ns_per_page", "loops",
+                                                   "cold_seconds", "faults", "huge_bytes",
+                                                   "zero_seconds") if x in t[m]}
+            ratio = ratio_nz = None
+            verdict = "no p2pmem on this kernel"
+            if q:
+                ratio = p["seconds"] / q["seconds"]
+                ratio_nz = (p["seconds"] - (p.get("zero_seconds") or 0)) / q["seconds"]
+                row["ratio_p2p_pgmap_over_p2pmem"] = round(ratio, 3)
+                row["ratio_without_zeroing"] = round(ratio_nz, 3)
+                verdict = ("met" if ratio <= GOAL_TOUCH else "not met") if k == TOUCH_KERNEL else "reference"
+            row["goal"] = verdict
+            result["touch"].append(row)
+            large = {True: "yes", False: "no"}.get(p.get("large_folios"), "-")
+            print(f"{k:>12} {b >> 20:>4} {ms(p):>10} {ms(p, 'zero_seconds'):>8} {ms(q):>8}"
+                  f" {ms(t['host']):>8} {fmt(ratio, '6.2f'):>6} {fmt(ratio_nz, '11.2f'):>11}"
+                  f"  {verdict:<26}"
+                  f" {large:>5} {mib(p['huge_bytes']):>8.0f} {p['ns_per_page']:>8.0f}"
+                  f" {ms(p, 'munmap_seconds'):>7}")
+    print(f"ratio: p2p_pgmap / p2pmem, p2p_pgmap's zeroing included (p2pmem does not zero);"
+          f" w/o zeroing: the same with the zeroing estimate taken off")
+    print(f"zeroing: an estimate, the time of {ZERO_METHOD}")
+    print("ns/page, munmap, large (P2P_PGMAP_INFO_LARGE_FOLIOS), huge MiB: p2p_pgmap's;"
+          " p2pmem: each mmap() allocates from its pool and maps it all; host: shared anonymous")
+    for r in result["touch"]:
+        cold = {m: r[m].get("cold_seconds") for m in P2P_MEMS if m in r}
+        print(f"  cold round, {r['kernel']}, {r['mib']} MiB (ms): " + ", ".join(
+            f"{m} {v * 1e3:.1f}" for m, v in cold.items() if v is not None))
+
+    print(f"\n== page faults per 256 MiB touched (getrusage ru_minflt around the touch)")
+    print(f"{'kernel':>12} {'p2p_pgmap':>10} {'p2pmem':>8} {'host':>8}  p2p_pgmap folios")
+    for k in kernels:
+        # The largest size measured, scaled to 256 MiB.
+        b = max(bb for (kk, _, bb) in touch if kk == k)
+        row = {"kernel": k, "measured_bytes": b}
+        for m in P2P_MEMS:
+            r = touch.get((k, m, b))
+            row[m] = round(r["faults"] * FAULTS_PER / b, 1) if r else None
+        p = touch.get((k, "p2p_pgmap", b))
+        row["p2p_pgmap_large_folios"] = p.get("large_folios") if p else None
+        result["faults_per_256mib"].append(row)
+        folios = {True: "up to 2 MiB (PMD)", False: "one page"}.get(row["p2p_pgmap_large_folios"], "-")
+        print(f"{k:>12} " + " ".join(f"{row[m]:>{w}.0f}" if row[m] is not None else f"{'-':>{w}}"
+                                     for m, w in zip(P2P_MEMS, (10, 8, 8))) + f"  {folios}")
+
+
+def dio_report(rows, result):
+    """O_DIRECT bandwidth (guest-p2p, on a P2PDMA kernel) with the buffer in
+    p2p_pgmap memory, mainline's p2pmem and host memory. Nothing when the
+    section did not run."""
+    dio = {(r["op"], r["memory"]): r for r in rows if r["bench"] == "dio"}
+    result["p2p_dio"] = []
+    if not dio:
+        return
+    kernel = next(r["kernel"] for r in rows if r["bench"] == "dio")
+    result["p2p_kernel"] = kernel
+    any_row = next(iter(dio.values()))
+    tool = any_row.get("tool", "?")
+    print(f"\n== O_DIRECT on the NVMe namespace under the switch, {any_row['bs'] >> 10} KiB"
+          f" blocks, {tool}, buffer in each memory, on {kernel} (MB/s)")
+    print(f"{'op':>6} {'p2p_pgmap':>10} {'p2pmem':>10} {'host':>10}"
+          f" {'p2p_pgmap/host':>15} {'p2pmem/host':>12} {'p2p_pgmap/p2pmem':>17}")
 
     def ratio(a, b):
         return round(a / b, 3) if a is not None and b else None
 
-    def fmt(v, spec):
-        return format(v, spec) if v is not None else "-"
     for op in ("read", "write"):
         v = {m: dio[(op, m)]["mbps"] if (op, m) in dio else None for m in P2P_MEMS}
         if not any(x is not None for x in v.values()):
@@ -155,7 +249,10 @@ def main():
     result = {"kernel": kernel, "reg_mr": [], "bw": [], "goals": {
         "reg_mr_device_over_host_max": GOAL_REG, "bw_device_over_host_min": GOAL_BW,
         "unplug_4g_over_64m_max": GOAL_UNPLUG,
-        "touch_p2p_pgmap_over_p2pmem_max": GOAL_TOUCH}}
+        "touch_p2p_pgmap_over_p2pmem_max": GOAL_TOUCH, "touch_goal_kernel": TOUCH_KERNEL,
+        "reg_mr_touched_device_over_host_max": GOAL_REG_TOUCHED,
+        "reg_mr_touched_goal_kernel": REG_TOUCHED_KERNEL},
+        "zero_estimate": ZERO_METHOD}
 
     print(f"\n== ibv_reg_mr + ibv_dereg_mr on {kernel} (ms; first = with first touch)")
     print(f"{'MiB':>5} {'device first':>13} {'host first':>11} {'ratio':>6}"
@@ -185,7 +282,9 @@ def main():
                                  "host_mbps": h, "ratio": round(r, 3)})
 
     unplug_report(rows, kernel, result)
-    p2p_report(rows, result)
+    reg_touched_report(rows, result)
+    touch_report(rows, result)
+    dio_report(rows, result)
 
     json_path = os.path.join(outdir, f"bench-{kernel}.json")
     with open(json_path, "w") as f:
@@ -193,6 +292,12 @@ def main():
     png = os.path.join(outdir, f"bench-{kernel}.png")
     plot(result, kernel, png, outdir)
     print(f"\nresults: {json_path}\nplot:    {png}")
+
+
+def columns(path, cols):
+    """A gnuplot histogram of these (column, title) of path, labels in column 1."""
+    return ", ".join(f"'{path if i == 0 else ''}' u {c}{':xtic(1)' if i == 0 else ''} t '{t}'"
+                     for i, (c, t) in enumerate(cols))
 
 
 def plot(result, kernel, png, outdir):
@@ -210,21 +315,39 @@ def plot(result, kernel, png, outdir):
             for r in result["bw"]:
                 if r["op"] == op:
                     f.write(f"{r['bytes']} {r['device_mbps']} {r['host_mbps']}\n")
-    p2p = bool(result.get("p2p_touch") or result.get("p2p_dio"))
-    if p2p:
-        p2p_kernel = result["p2p_kernel"]
-        with open(dat + "-touch.dat", "w") as f:
-            for r in result["p2p_touch"]:
-                f.write(f"{r['mib']} " + " ".join(
-                    f"{r[m]['seconds'] * 1e3}" if m in r else "NaN" for m in P2P_MEMS) + "\n")
-        with open(dat + "-dio.dat", "w") as f:
-            for r in result["p2p_dio"]:
-                f.write(f"{r['op']} " + " ".join(
-                    str(r[f"{m}_mbps"]) if r[f"{m}_mbps"] is not None else "NaN"
-                    for m in P2P_MEMS) + "\n")
-        size, layout = "1860,900", "2,3"
+    regt = result.get("reg_mr_touched", [])
+    touch = result.get("touch", [])
+    faults = result.get("faults_per_256mib", [])
+    dio = result.get("p2p_dio", [])
+    kernels = sorted({r["kernel"] for r in regt}, key=kernel_order)
+    for i, k in enumerate(kernels):
+        with open(f"{dat}-regt-{i}.dat", "w") as f:
+            for r in regt:
+                if r["kernel"] == k:
+                    f.write(f"{r['mib']} {r['ratio']} {r['device_ms']} {r['host_ms']}\n")
+    nan = "NaN"
+    with open(dat + "-touch.dat", "w") as f:
+        for r in touch:
+            f.write(f"{r['kernel']}:{r['mib']}M " + " ".join(
+                f"{r[m]['seconds'] * 1e3}" if m in r else nan for m in P2P_MEMS) +
+                f" {r['p2p_pgmap']['zero_seconds'] * 1e3 if r['p2p_pgmap'].get('zero_seconds') is not None else nan}\n")
+    with open(dat + "-faults.dat", "w") as f:
+        for r in faults:
+            # A log scale has no 0: no bar for none, the label says so.
+            none = [m for m in P2P_MEMS if r[m] == 0]
+            label = r["kernel"] + "".join(f", {m}: 0" for m in none)
+            f.write(f'"{label}" ' + " ".join(
+                str(r[m]) if r[m] else nan for m in P2P_MEMS) + "\n")
+    with open(dat + "-dio.dat", "w") as f:
+        for r in dio:
+            f.write(f"{r['op']} " + " ".join(
+                str(r[f"{m}_mbps"]) if r[f"{m}_mbps"] is not None else nan
+                for m in P2P_MEMS) + "\n")
+    more = bool(regt or touch or dio)
+    if more:
+        size, layout = "2480,900", "2,4"
         title = (f"p2p_pgmap on {kernel}: device memory vs host memory (same VM, same run);"
-                 f" bottom middle and right: next to mainline p2pmem on {p2p_kernel}")
+                 f" bottom row: each kernel named, measured in the same run")
     else:
         size, layout = "1860,450", "1,4"
         title = f"p2p_pgmap on {kernel}: device memory vs host memory (same VM, same run)"
@@ -256,31 +379,64 @@ set xlabel 'BAR size'; set ylabel 'ms'
 plot '{dat}-unplug.dat' u 1:2 w lp t 'idle: remove', '' u 1:3 w lp t 'idle: unmap part', \\
      '' u 1:4 w lp t 'last release -> done'
 """
-    if p2p:
+    if more:
         # A panel whose data is missing stays empty.
         script += "unset logscale\nset xrange [*:*]; set yrange [*:*]\n"
-        script += f"""
-set title 'mmap + first touch ({p2p_kernel})'
+        if kernels:
+            plots = ", ".join(f"'{dat}-regt-{i}.dat' u 1:2 w lp t '{k}'" for i, k in enumerate(kernels))
+            script += f"""
+set title 'ibv_reg_mr + dereg of touched memory, device / THP host'
+set logscale x 2
+set xtics (64, 256, 1024)
+set xrange [48:1400]; set yrange [*:*]
 set logscale y
-set xtics (64, 128, 256)
-set xrange [32:288]
-set xlabel 'MiB'; set ylabel 'ms (log)'
-plot '{dat}-touch.dat' u 1:2 w lp t 'p2p_pgmap', '' u 1:3 w lp t 'p2pmem', '' u 1:4 w lp t 'host'
+set xlabel 'MiB'; set ylabel 'device / host, log (goal <= {GOAL_REG_TOUCHED} on {REG_TOUCHED_KERNEL})'
+plot {plots}, {GOAL_REG_TOUCHED} w l dt 2 lc rgb 'black' t 'goal'
 unset logscale
-""" if result["p2p_touch"] else "set multiplot next\n"
-        script += f"""
-set xrange [*:*]; set yrange [0:*]
-set xtics auto
-set title 'O_DIRECT NVMe, 128 KiB blocks ({p2p_kernel})'
-set xlabel ''; set ylabel 'MB/s'
-set key top left horizontal
-set offsets 0, 0, graph 0.2, 0
-set style data histograms
+set xrange [*:*]; set yrange [*:*]
+"""
+        else:
+            script += "set multiplot next\n"
+        hist = """set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.7 border -1
 set boxwidth 0.9
+set xtics auto
+set xlabel ''
+set key top left horizontal
+"""
+        # Only columns with data: gnuplot fails on a histogram without any.
+        touch_cols = [(c, t) for c, t, m, k in ((2, "p2p_pgmap", "p2p_pgmap", "seconds"),
+                                                (5, "of which zeroing (est.)", "p2p_pgmap", "zero_seconds"),
+                                                (3, "p2pmem", "p2pmem", "seconds"),
+                                                (4, "host", "host", "seconds"))
+                      if any(r.get(m, {}).get(k) for r in touch)]
+        fault_cols = [(c, m) for c, m in zip((2, 3, 4), P2P_MEMS) if any(r[m] for r in faults)]
+        if touch:
+            script += hist + f"""
+set title 'mmap + first touch (ms, log)'
+set ylabel 'ms (log)'
+set logscale y
+set yrange [1:*]
+set xtics rotate by -20
+plot {columns(dat + '-touch.dat', touch_cols)}
+set xtics norotate
+set title 'page faults per 256 MiB touched (log)'
+set ylabel 'faults (log)'
+plot {columns(dat + '-faults.dat', fault_cols)}
+unset logscale
+set yrange [*:*]
+"""
+        else:
+            script += "set multiplot next\nset multiplot next\n"
+        if dio:
+            script += hist + f"""
+set yrange [0:*]
+set title 'O_DIRECT NVMe, 128 KiB blocks ({result["p2p_kernel"]})'
+set ylabel 'MB/s'
+set offsets 0, 0, graph 0.2, 0
 plot '{dat}-dio.dat' u 2:xtic(1) t 'p2p_pgmap', '' u 3 t 'p2pmem', '' u 4 t 'host'
-""" if result["p2p_dio"] else ""
+"""
     script += "unset multiplot\n"
     subprocess.run(["gnuplot"], input=script.encode(), check=True)
 

@@ -27,6 +27,16 @@
  *   touch  times mmap() plus one byte store (a zero) into every 4 KiB page,
  *          and munmap(), --loops times: what faulting in device memory costs
  *          next to host memory (for p2pmem/allocate, each mmap() allocates).
+ *          It also counts the page faults the touch took (getrusage()
+ *          ru_minflt, around the stores), asks the kernel how
+ *          many bytes of the mapping it mapped huge (PAGEMAP_SCAN; -1 where
+ *          the kernel cannot tell), all per round (mean). For
+ *          /dev/p2p_pgmapN, whose driver zeroes new memory with 8-byte
+ *          stores in its fault path, it also times writing zeros into the
+ *          whole mapping, already faulted in, with 8-byte stores from
+ *          userspace (an estimate of that zeroing; "zero-fill n/a" for
+ *          other memory) and says whether the driver hands out large
+ *          folios here (P2P_PGMAP_INFO_LARGE_FOLIOS; else "n/a").
  *   fill/check write or verify the pattern in a regular file (the NVMe image,
  *          the file behind the BAR) with ordinary pwrite()/pread(). POS is
  *          the pattern's position for the byte at OFFSET (default OFFSET):
@@ -73,9 +83,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/p2p_pgmap.h>
 
 #include "p2p_pgmap_huge.h"
 #include "p2p_pgmap_placement.h"
@@ -429,24 +442,56 @@ out_unmap:
 	return rc;
 }
 
+/* Minor page faults of this process so far (device memory has no major ones). */
+static long faults_so_far(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		return 0;
+	return ru.ru_minflt;
+}
+
 static int do_touch(const struct opts *o)
 {
 	size_t pages = (o->len + TOUCH_STRIDE - 1) / TOUCH_STRIDE;
-	double t_map = 0, t_unmap = 0, t;
+	double t_map = 0, t_unmap = 0, t_zero = 0, t;
+	long faults = 0, f;
+	int64_t huge = 0;
 	struct map m;
 	int rc = 1;
+
+	struct p2p_pgmap_info info = { 0 };
+	const char *large = "n/a";
+	bool is_p2p_pgmap = false;
+	char zero[64] = "n/a";
 
 	/* Only mmap and munmap are timed: open SRC once. */
 	if (open_src(o, &m))
 		return 1;
+	if (m.fd >= 0 && !ioctl(m.fd, P2P_PGMAP_IOC_INFO, &info)) {
+		is_p2p_pgmap = true;
+		large = info.flags & P2P_PGMAP_INFO_LARGE_FOLIOS ? "yes" : "no";
+	}
 	for (uint64_t l = 0; l < o->loops; l++) {
+		int64_t h;
+
 		t = now();
 		if (map_src(o, &m))
 			goto out;
+		f = faults_so_far();
 		/* A store, so a fault maps the page writable right away. */
 		for (size_t i = 0; i < m.len; i += TOUCH_STRIDE)
 			*(volatile unsigned char *)(m.p + i) = 0;
+		faults += faults_so_far() - f;
 		t_map += now() - t;
+		h = p2p_pgmap_huge_bytes(m.p, m.len);
+		huge = h < 0 || huge < 0 ? -1 : huge + h;
+		/* Zeroing, as the driver does it: 8-byte stores, whole mapping. */
+		t = now();
+		for (size_t i = 0; is_p2p_pgmap && i + 8 <= m.len; i += 8)
+			*(volatile uint64_t *)(m.p + i) = 0;
+		t_zero += now() - t;
 		t = now();
 		if (munmap(m.p, m.len)) {
 			fprintf(stderr, PFX "munmap %s: %s\n", m.name, strerror(errno));
@@ -456,9 +501,14 @@ static int do_touch(const struct opts *o)
 	}
 	t_map /= o->loops;
 	t_unmap /= o->loops;
+	t_zero /= o->loops;
+	if (is_p2p_pgmap)
+		snprintf(zero, sizeof(zero), "%.6f s (8-byte stores to the mapped memory)", t_zero);
 	printf(PFX "touch %" PRIu64 " bytes of %s: mmap+first touch %.6f s (mean of %" PRIu64
-	       "), munmap %.6f s, mmap+first touch = %.0f ns per page\n",
-	       o->len, o->buf, t_map, o->loops, t_unmap, t_map * 1e9 / pages);
+	       "), munmap %.6f s, mmap+first touch = %.0f ns per page, faults %.1f,"
+	       " huge %" PRId64 " bytes, zero-fill %s, large folios %s\n",
+	       o->len, o->buf, t_map, o->loops, t_unmap, t_map * 1e9 / pages,
+	       (double)faults / o->loops, huge < 0 ? -1 : huge / (int64_t)o->loops, zero, large);
 	rc = 0;
 out:
 	close_src(&m);

@@ -4,7 +4,9 @@
  * maps huge. The definitions are the kernel's uapi (<linux/fs.h> since
  * 6.7), repeated here for C libraries whose headers predate them.
  */
-#define _GNU_SOURCE
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE	/* O_CLOEXEC under -std=c11 */
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/ioctl.h>
