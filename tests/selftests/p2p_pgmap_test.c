@@ -580,6 +580,37 @@ TEST_F(dev, partial_munmap_and_mprotect_keep_the_rest)
 	free(want);
 }
 
+/*
+ * mremap() of the last 1 MiB of a huge mapping elsewhere splits the 2 MiB
+ * it cuts: the moved pages and those left behind keep their bytes.
+ */
+TEST_F(dev, mremap_of_part_of_a_huge_mapping_keeps_its_bytes)
+{
+	size_t len = 2 * SZ_2M, part = SZ_2M / 2;
+	unsigned long long before = sysfs_attr(_metadata, variant->node, "folios_in_use");
+	int fd = open_node(_metadata, variant->node);
+	unsigned char *p, *moved, *want;
+
+	p = map(_metadata, fd, len, 0);
+	want = malloc(len);
+	ASSERT_NE(NULL, want);
+	fill(want, len, 0x5e + getpid());
+	memcpy(p, want, len);
+	if (!no_huge_mappings(_metadata, fd))
+		ASSERT_EQ((int64_t)len, p2p_pgmap_huge_bytes(p, len));
+
+	moved = mremap(p + len - part, part, part, MREMAP_MAYMOVE);
+	ASSERT_NE(MAP_FAILED, moved) TH_LOG("mremap: %s", strerror(errno));
+	ASSERT_EQ(0, memcmp(want + len - part, moved, part)) TH_LOG("the moved part changed");
+	ASSERT_EQ(0, memcmp(want, p, len - part)) TH_LOG("the part left behind changed");
+
+	ASSERT_EQ(0, munmap(moved, part));
+	ASSERT_EQ(0, munmap(p, len - part));
+	ASSERT_EQ(0, close(fd));
+	ASSERT_FOLIOS_RETURN_TO(before);
+	free(want);
+}
+
 /* A child after fork() maps the same huge memory, huge too. */
 TEST_F(dev, fork_shares_huge_mapping)
 {
