@@ -696,32 +696,44 @@ static int kunit_pgmap_unmapper(void *data)
 }
 
 /*
- * Once teardown has started, requests fail; teardown completes when the
- * last folio handed out is put.
+ * Start tearing the pgmap down in a thread, while @held is out, and wait
+ * until its counter is dying; false (the test failed) if the thread could
+ * not start. Teardown then waits for @held.
  */
-static void pgmap_folio_test_request_on_dying(struct kunit *test)
+static bool kp_start_unmap(struct kunit *test, struct folio *held)
 {
 	struct kunit_pgmap *kp = test->priv;
 	struct task_struct *unmapper;
-	struct folio *held, *late = NULL;
 	int waited;
-
-	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, PAGE_SIZE, &held), 1);
 
 	unmapper = kthread_run(kunit_pgmap_unmapper, kp, "pgmap_folio_kunit");
 	if (IS_ERR(unmapper)) {
 		kp_release(kp, &held, 1);
 		KUNIT_FAIL(test, "kthread_run: %ld", PTR_ERR(unmapper));
-		return;
+		return false;
 	}
 	kp->unmapped = true;
-
 	for (waited = 0; waited < 250; waited++) {
 		if (percpu_ref_is_dying(&kp->pgmap.ref))
 			break;
 		msleep(20);
 	}
 	KUNIT_EXPECT_TRUE(test, percpu_ref_is_dying(&kp->pgmap.ref));
+	return true;
+}
+
+/*
+ * Once teardown has started, requests fail; teardown completes when the
+ * last folio handed out is put.
+ */
+static void pgmap_folio_test_request_on_dying(struct kunit *test)
+{
+	struct kunit_pgmap *kp = test->priv;
+	struct folio *held, *late = NULL;
+
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, PAGE_SIZE, &held), 1);
+	if (!kp_start_unmap(test, held))
+		return;
 	KUNIT_EXPECT_FALSE(test, completion_done(&kp->unmap_done));
 
 	/* Expect a WARNING: requesting from a dying pgmap is a caller bug. */
@@ -743,26 +755,12 @@ static void pgmap_folio_test_request_on_dying(struct kunit *test)
 static void pgmap_folio_test_large_freed_while_remove_waits(struct kunit *test)
 {
 	struct kunit_pgmap *kp = test->priv;
-	struct task_struct *unmapper;
 	struct folio *big;
-	int waited;
 
 	kp_large_pool(test);
 	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, KP_SIZE, &big), 1);
-
-	unmapper = kthread_run(kunit_pgmap_unmapper, kp, "pgmap_folio_kunit");
-	if (IS_ERR(unmapper)) {
-		kp_release(kp, &big, 1);
-		KUNIT_FAIL(test, "kthread_run: %ld", PTR_ERR(unmapper));
+	if (!kp_start_unmap(test, big))
 		return;
-	}
-	kp->unmapped = true;
-	for (waited = 0; waited < 250; waited++) {
-		if (percpu_ref_is_dying(&kp->pgmap.ref))
-			break;
-		msleep(20);
-	}
-	KUNIT_EXPECT_TRUE(test, percpu_ref_is_dying(&kp->pgmap.ref));
 	msleep(100);
 	KUNIT_EXPECT_FALSE(test, completion_done(&kp->unmap_done));
 

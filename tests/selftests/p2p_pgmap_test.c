@@ -489,6 +489,25 @@ static void bar_file_holds(struct __test_metadata *_metadata, int fd, int bf,
 	free(got);
 }
 
+/*
+ * A new mapping of len bytes of fd filled with a pattern (seed) that is
+ * also left in *want; huge where the kernel can.
+ */
+static unsigned char *map_filled(struct __test_metadata *_metadata, int fd,
+				 size_t len, unsigned int seed,
+				 unsigned char **want)
+{
+	unsigned char *p = map(_metadata, fd, len, 0);
+
+	*want = malloc(len);
+	ASSERT_NE(NULL, *want);
+	fill(*want, len, seed);
+	memcpy(p, *want, len);
+	if (!no_huge_mappings(_metadata, fd))
+		ASSERT_EQ((int64_t)len, p2p_pgmap_huge_bytes(p, len));
+	return p;
+}
+
 /* A plain mmap() of 8 MiB, touched, is four PMDs, as the kernel reports. */
 TEST_F(dev, plain_mmap_is_pmd_mapped)
 {
@@ -553,15 +572,7 @@ TEST_F(dev, partial_munmap_and_mprotect_keep_the_rest)
 	unsigned long long before = sysfs_attr(_metadata, variant->node, "folios_in_use");
 	int fd = open_node(_metadata, variant->node);
 	size_t len = 2 * SZ_2M;
-	unsigned char *p, *want;
-
-	p = map(_metadata, fd, len, 0);
-	want = malloc(len);
-	ASSERT_NE(NULL, want);
-	fill(want, len, 0x71 + getpid());
-	memcpy(p, want, len);
-	if (!no_huge_mappings(_metadata, fd))
-		ASSERT_EQ((int64_t)len, p2p_pgmap_huge_bytes(p, len));
+	unsigned char *want, *p = map_filled(_metadata, fd, len, 0x71 + getpid(), &want);
 
 	ASSERT_EQ(0, munmap(p + SZ_2M + 3 * page, page));
 	ASSERT_EQ(0, mprotect(p + 5 * page, 2 * page, PROT_READ));
@@ -589,15 +600,7 @@ TEST_F(dev, mremap_of_part_of_a_huge_mapping_keeps_its_bytes)
 	size_t len = 2 * SZ_2M, part = SZ_2M / 2;
 	unsigned long long before = sysfs_attr(_metadata, variant->node, "folios_in_use");
 	int fd = open_node(_metadata, variant->node);
-	unsigned char *p, *moved, *want;
-
-	p = map(_metadata, fd, len, 0);
-	want = malloc(len);
-	ASSERT_NE(NULL, want);
-	fill(want, len, 0x5e + getpid());
-	memcpy(p, want, len);
-	if (!no_huge_mappings(_metadata, fd))
-		ASSERT_EQ((int64_t)len, p2p_pgmap_huge_bytes(p, len));
+	unsigned char *moved, *want, *p = map_filled(_metadata, fd, len, 0x5e + getpid(), &want);
 
 	moved = mremap(p + len - part, part, part, MREMAP_MAYMOVE);
 	ASSERT_NE(MAP_FAILED, moved) TH_LOG("mremap: %s", strerror(errno));
