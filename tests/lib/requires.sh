@@ -43,6 +43,14 @@ req_pins_refused() {
 	echo "this kernel registers device memory"
 	return 1
 }
+# req_odp: the RDMA device (rxe0, the area's soft-RoCE) can register
+# on-demand-paging memory regions (rxe can since 7.0-era kernels with
+# CONFIG_INFINIBAND_ON_DEMAND_PAGING).
+req_odp() {
+	ibv_devinfo -v -d rxe0 2>/dev/null | grep -q ODP_SUPPORT && return 0
+	echo "rxe0 on $(uname -r) has no on-demand paging (no ODP_SUPPORT)"
+	return 1
+}
 # req_kunit: the KUnit tests were built for this kernel (CONFIG_KUNIT).
 req_kunit() {
 	modinfo -n pgmap_folio_kunit >/dev/null 2>&1 && return 0
