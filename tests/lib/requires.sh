@@ -43,10 +43,11 @@ req_pins_refused() {
 	echo "this kernel registers device memory"
 	return 1
 }
-# req_odp: the RDMA device (rxe0, the area's soft-RoCE) can register
-# on-demand-paging memory regions (rxe can since 7.0-era kernels with
-# CONFIG_INFINIBAND_ON_DEMAND_PAGING).
+# req_odp: soft-RoCE (rxe0, set up here if the area has not) can register
+# on-demand-paging memory regions (rxe on 7.x with
+# CONFIG_INFINIBAND_ON_DEMAND_PAGING; not 6.1 or 6.12).
 req_odp() {
+	ibv_devices 2>/dev/null | grep -qw rxe0 || setup_rxe >/dev/null 2>&1
 	ibv_devinfo -v -d rxe0 2>/dev/null | grep -q ODP_SUPPORT && return 0
 	echo "rxe0 on $(uname -r) has no on-demand paging (no ODP_SUPPORT)"
 	return 1
