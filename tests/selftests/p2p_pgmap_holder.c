@@ -8,9 +8,9 @@
  * Maps N pages (default 4) of the device, writes them, and pins them: with
  * --pin through the test-only /dev/p2p_test_pin, with --mr by registering
  * them as an RDMA memory region (first RDMA device; ibv_reg_mr), then prints
- * "huge B of L, large folios yes|no" (B bytes of the L mapped are mapped
- * huge, as the kernel reports; whether the device's kernel builds large
- * folios) and "ready PID".
+ * "huge: B of L bytes mapped huge (large folios yes|no)" (as
+ * p2p_pgmap_print_huge() says, like p2p_dio and p2p_rdma_rw) and
+ * "ready PID".
  * From then on it reports, one line each:
  *   "pollhup"   poll() on the device fd reported the device going away;
  *   "state S"   just before it drops the pin: the device's state then
@@ -246,16 +246,8 @@ int main(int argc, char **argv)
 
 	if (closed)
 		return hold_closed(map, pages * page, fd, pin_fd, &set);
-	{
-		struct p2p_pgmap_info in;
-		int64_t huge = p2p_pgmap_huge_bytes((void *)map, pages * page);
-
-		if (ioctl(fd, P2P_PGMAP_IOC_INFO, &in))
-			die("P2P_PGMAP_IOC_INFO");
-		printf("huge %lld of %ld, large folios %s\n", (long long)huge,
-		       pages * page,
-		       in.flags & P2P_PGMAP_INFO_LARGE_FOLIOS ? "yes" : "no");
-	}
+	if (p2p_pgmap_print_huge(stdout, fd, (void *)map, pages * page))
+		die("P2P_PGMAP_IOC_INFO");
 	printf("ready %d\n", getpid());
 	fflush(stdout);
 	if (touch)
