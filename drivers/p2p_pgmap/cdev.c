@@ -414,10 +414,14 @@ static long p2p_pgmap_ioctl_info(struct p2p_pgmap_owner *owner,
 	info.state = p2p_pgmap_state(pdm);
 	info.page_size = PAGE_SIZE;
 	info.flags = pdm->via_p2pdma_core ? P2P_PGMAP_INFO_P2PDMA : 0;
-	if (pgmap_folio_max_order(pdm->pgmap))
-		info.flags |= P2P_PGMAP_INFO_LARGE_FOLIOS;
 	info.file_limit = READ_ONCE(p2p_pgmap_file_limit);
+	/*
+	 * Once remove is over the pool and the pgmap are gone, though the
+	 * file is still open (its holder may have outlived a revoke).
+	 */
 	if (pdm->pool) {
+		if (pgmap_folio_max_order(pdm->pgmap))
+			info.flags |= P2P_PGMAP_INFO_LARGE_FOLIOS;
 		info.free_bytes = pgmap_folio_pool_free_bytes(pdm->pool);
 		info.folios_in_use = pgmap_folios_in_use(pdm->pool);
 		p2p_pgmap_dev_usage(pdm, &dev);

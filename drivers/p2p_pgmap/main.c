@@ -222,6 +222,8 @@ static void p2p_pgmap_teardown(void *data)
 	down_write(&pdm->lock);
 	pool = pdm->pool;
 	pdm->pool = NULL;
+	/* memunmap_pages() is over: the pgmap is no more. */
+	pdm->pgmap = NULL;
 	WRITE_ONCE(pdm->dying, true);
 	pdm->gone = true;
 	up_write(&pdm->lock);

@@ -26,5 +26,8 @@ try:
     os.write(pin, b"%x %x longterm" % (addr, length))
     print("pinned")
 except OSError as e:
-    print("refused", errno.errorcode.get(e.errno, str(e.errno)))
+    # ENOTSUP is EOPNOTSUPP on Linux; say the name the kernel uses.
+    name = ("EOPNOTSUPP" if e.errno == errno.EOPNOTSUPP
+            else errno.errorcode.get(e.errno, str(e.errno)))
+    print("refused", name)
 os.close(pin)
