@@ -306,9 +306,10 @@ def main():
         "unplug_traffic_over_idle_max": GOAL_UNPLUG_TRAFFIC},
         "zero_estimate": ZERO_METHOD}
 
-    print(f"\n== ibv_reg_mr + ibv_dereg_mr on {kernel} (ms; first = with first touch)")
-    print(f"{'MiB':>5} {'device first':>13} {'host first':>11} {'ratio':>6}"
-          f" {'device again':>13} {'host again':>11} {'ratio':>6}  goal <= {GOAL_REG}")
+    if reg:
+        print(f"\n== ibv_reg_mr + ibv_dereg_mr on {kernel} (ms; first = with first touch)")
+        print(f"{'MiB':>5} {'device first':>13} {'host first':>11} {'ratio':>6}"
+              f" {'device again':>13} {'host again':>11} {'ratio':>6}  goal <= {GOAL_REG}")
     for mib in sorted({m for (_, m) in reg}):
         d, h = reg.get(("device", mib)), reg.get(("host", mib))
         if not d or not h:
@@ -322,6 +323,8 @@ def main():
                                  "ratio_first": round(r1, 3), "ratio_again": round(r2, 3)})
 
     for op in ("write", "read"):
+        if not any(o == op for (o, _, _) in bw):
+            continue
         print(f"\n== ib_{op}_bw on {kernel} (MB/s)")
         print(f"{'bytes':>8} {'device':>9} {'host':>9} {'ratio':>6}  goal >= {GOAL_BW}")
         for size in sorted({b for (o, _, b) in bw if o == op}):
