@@ -1,12 +1,13 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0
-"""bar_holds.py FILE OFFSET SIZE [SEED [POS]]: exit 0 when FILE holds, at
+"""bar_holds.py [--write] FILE OFFSET SIZE [SEED [POS]]: exit 0 when FILE holds, at
 OFFSET, the SIZE bytes p2p_rdma_rw leaves in device memory by its last RDMA
 WRITE (its fill(): the 8-byte word at byte 8k of the buffer is a hash of k
 and SEED, least significant byte first; SEED defaults to 0x3c), starting
 at byte POS of that pattern (default 0): the offset in the buffer of a run
 that p2p_rdma_rw's "placement: buf+POS bar OFFSET len SIZE" lines report.
-Where they differ it says how many bytes do, and where the first one is."""
+Where they differ it says how many bytes do, and where the first one is.
+With --write it puts those bytes there instead (for p2p_rdma_rw --read-bar)."""
 import struct
 import sys
 
@@ -28,10 +29,18 @@ def pattern(seed, pos, size):
 
 
 def main():
-    path, off, size = sys.argv[1], int(sys.argv[2], 0), int(sys.argv[3], 0)
-    seed = int(sys.argv[4], 0) if len(sys.argv) > 4 else 0x3c
-    pos = int(sys.argv[5], 0) if len(sys.argv) > 5 else 0
+    args = sys.argv[1:]
+    write = args[:1] == ["--write"]
+    args = args[1:] if write else args
+    path, off, size = args[0], int(args[1], 0), int(args[2], 0)
+    seed = int(args[3], 0) if len(args) > 3 else 0x3c
+    pos = int(args[4], 0) if len(args) > 4 else 0
     want = pattern(seed, pos, size)
+    if write:
+        with open(path, "r+b") as f:
+            f.seek(off)
+            f.write(want)
+        return 0
     with open(path, "rb") as f:
         f.seek(off)
         got = f.read(size)

@@ -61,11 +61,12 @@ struct opts {
 	int odp;	/* register the memory under test on demand (no pin) */
 	int anon;	/* anonymous memory in place of device memory */
 	int mtu;	/* path MTU in bytes; 0: the port's active MTU */
+	int read_bar;	/* the READ pattern comes from outside, through the BAR */
 };
 
 static const char usage_text[] =
 	"usage: p2p_rdma_rw [--dev PATH | --anon] [--ibdev NAME] [--offset BYTES] [--size BYTES]\n"
-	"                   [--gid-index N] [--odp] [--mtu 256|512|1024|2048|4096]\n"
+	"                   [--gid-index N] [--odp] [--mtu 256|512|1024|2048|4096] [--read-bar]\n"
 	"\n"
 	"Registers SIZE bytes of p2p_pgmap device memory (default /dev/p2p_pgmap0) for\n"
 	"RDMA, moves data into it by RDMA WRITE and out of it by RDMA READ over two\n"
@@ -84,7 +85,12 @@ static const char usage_text[] =
 	"           7.x kernels, not on 6.1 or 6.12).\n"
 	"  --anon   anonymous memory in place of device memory (a control)\n"
 	"  --mtu N  path MTU (default: the port's active MTU). rxe of 7.3 misplaces\n"
-	"           ODP data when it is below 4096; a netdev MTU of 9000 gives 4096.\n";
+	"           ODP data when it is below 4096; a netdev MTU of 9000 gives 4096.\n"
+	"  --read-bar\n"
+	"           before the RDMA READ, print where the memory sits in the BAR and\n"
+	"           wait for a line on stdin: meanwhile whoever reaches the memory\n"
+	"           behind the BAR (the host file of an emulated device) writes the\n"
+	"           READ pattern (seed 0xa7) there, instead of the CPU here.\n";
 
 static void usage(int rc)
 {
@@ -120,6 +126,10 @@ static void parse(int argc, char **argv, struct opts *o)
 			o->anon = 1;
 			continue;
 		}
+		if (!strcmp(argv[i], "--read-bar")) {
+			o->read_bar = 1;
+			continue;
+		}
 		if (i + 1 >= argc)
 			usage(2);
 		if (!strcmp(argv[i], "--dev"))
@@ -137,7 +147,7 @@ static void parse(int argc, char **argv, struct opts *o)
 		else
 			usage(2);
 	}
-	if (!o->size || (o->mtu && !mtu_enum(o->mtu)))
+	if (!o->size || (o->mtu && !mtu_enum(o->mtu)) || (o->read_bar && o->anon))
 		usage(2);
 }
 
@@ -513,10 +523,29 @@ int main(int argc, char **argv)
 		goto out;
 	wrote = report("RDMA WRITE", dev_mem, want, o.size);
 
-	/* The memory under test -> host memory. */
+	/*
+	 * The memory under test -> host memory. With --read-bar the pattern
+	 * is put in the BAR from outside (tests/rdma/bar_holds.py --write),
+	 * so the READ shows it takes its bytes from the BAR itself.
+	 */
 	fill(want, o.size, 0xa7);
-	memcpy(dev_mem, want, o.size);
 	memset(host_mem, 0, o.size);
+	if (o.read_bar) {
+		char go[16];
+
+		if (p2p_pgmap_print_placement(stdout, fd, o.offset, o.size)) {
+			fprintf(stderr, "p2p_rdma_rw: P2P_PGMAP_IOC_PLACEMENT: %s\n", strerror(errno));
+			goto out;
+		}
+		printf("read-bar: waiting for the READ pattern (seed 0xa7) in the BAR, then a line on stdin\n");
+		fflush(stdout);
+		if (!fgets(go, sizeof(go), stdin)) {
+			fprintf(stderr, "p2p_rdma_rw: --read-bar: no line on stdin\n");
+			goto out;
+		}
+	} else {
+		memcpy(dev_mem, want, o.size);
+	}
 	if (rdma_op(qa, cq, IBV_WR_RDMA_READ, host_mr, dev_mr, o.size))
 		goto out;
 	read_back = report("RDMA READ", host_mem, want, o.size);
