@@ -575,9 +575,11 @@ int p2p_pgmap_cdev_add(struct p2p_pgmap_dev *pdm)
  * @pdm: the device
  *
  * Refuses new mappings, folios and opens, zaps every user mapping (later
- * accesses get SIGBUS), wakes poll() waiters with POLLHUP | POLLERR, removes
- * the device node and, if folios are still referenced, starts reporting
- * whose memory they are. The caller then waits for the folios in memunmap_pages().
+ * accesses get SIGBUS), revokes long-term pins where the kernel can (RDMA
+ * MRs then fail with an access error), wakes poll() waiters with
+ * POLLHUP | POLLERR, removes the device node and, if folios are still
+ * referenced, starts reporting whose memory they are. The caller then
+ * waits for the folios in memunmap_pages().
  */
 void p2p_pgmap_cdev_revoke(struct p2p_pgmap_dev *pdm)
 {
@@ -593,6 +595,14 @@ void p2p_pgmap_cdev_revoke(struct p2p_pgmap_dev *pdm)
 	list_for_each_entry(owner, &pdm->owners, node)
 		p2p_pgmap_owner_drop_kept(owner);
 	mutex_unlock(&pdm->owners_lock);
+#ifdef P2P_PGMAP_PINS_REVOCABLE
+	/*
+	 * No mapping is left and no fault can map one, so no new pin can
+	 * follow: the pinners give theirs back now, not when user space
+	 * decides to (memunmap_pages() would call this too, later).
+	 */
+	pgmap_revoke_pins(pdm->pgmap);
+#endif
 	wake_up_all(&pdm->poll_wait);
 	cdev_device_del(&pdm->cdev, &pdm->dev);
 

@@ -260,4 +260,24 @@ static inline void p2p_compat_vm_flags_clear(struct vm_area_struct *vma,
 #endif
 #endif
 
+/*
+ * What a long-term pin (an RDMA memory registration) of our memory does to
+ * remove, as the long_term_pins attribute says:
+ * - "waited": without the P2PDMA core GUP pins our pages like any
+ *   ZONE_DEVICE page, and remove tells the holders, names them and waits;
+ * - "refused": a stock P2PDMA kernel refuses long-term pins of P2PDMA pages
+ *   (on-demand-paging MRs take none);
+ * - "revoked": with patches/0002-0004 the pgmap allows revocable long-term
+ *   pins only, and remove revokes them (pgmap_revoke_pins()), so they never
+ *   keep it waiting. P2P_PGMAP_HAVE_PIN_REVOKERS comes from the Makefile.
+ */
+#if defined(P2P_PGMAP_VIA_ADD_PAGEMAP) && defined(P2P_PGMAP_HAVE_PIN_REVOKERS)
+#define P2P_PGMAP_PINS_REVOCABLE	1
+#define P2P_PGMAP_LONG_TERM_PINS	"revoked"
+#elif defined(P2P_PGMAP_OWN_PGMAP)
+#define P2P_PGMAP_LONG_TERM_PINS	"waited"
+#else
+#define P2P_PGMAP_LONG_TERM_PINS	"refused"
+#endif
+
 #endif /* _P2P_PGMAP_COMPAT_H */

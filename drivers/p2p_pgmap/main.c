@@ -17,7 +17,8 @@
  *                                      folio handed out
  *   (timestamp)                     <- memunmap_pages() starts
  *   pool, /dev node                    remove(): dying, zap every user
- *                                      mapping, wake poll, delete the node
+ *                                      mapping, revoke long-term pins,
+ *                                      wake poll, delete the node
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -389,11 +390,12 @@ static struct dev_pagemap *p2p_pgmap_map(struct pci_dev *pdev,
 	pdm->via_p2pdma_core = true;
 	pgmap = pci_p2pdma_add_pagemap(pdev, pdm->bar, pdm->size,
 				       pdm->bar_offset, &pdm->pgmap_ops, pdm);
-#ifdef PGMAP_P2PDMA_LONGTERM_PIN
+#ifdef P2P_PGMAP_PINS_REVOCABLE
 	/*
-	 * Opt in to long-term pins (RDMA MRs, patches/0002): remove tells
-	 * the holders, names them and waits for them on the pgmap counter.
-	 * No page is mapped yet, so GUP cannot see the flag change.
+	 * Opt in to revocable long-term pins (RDMA MRs, patches/0002-0004):
+	 * remove revokes them once no user mapping is left (cdev.c), so they
+	 * never keep it waiting. No page is mapped yet, so GUP cannot see
+	 * the flag change.
 	 */
 	if (!IS_ERR(pgmap))
 		pgmap->flags |= PGMAP_P2PDMA_LONGTERM_PIN;

@@ -8,6 +8,7 @@
 #include <linux/sysfs.h>
 #include <uapi/linux/p2p_pgmap.h>
 
+#include "compat.h"
 #include "p2p_pgmap.h"
 
 /**
@@ -162,6 +163,14 @@ static ssize_t p2pdma_show(struct device *dev, struct device_attribute *attr,
 }
 static DEVICE_ATTR_RO(p2pdma);
 
+/* What remove does to long-term pins (RDMA MRs): see compat.h. */
+static ssize_t long_term_pins_show(struct device *dev,
+				   struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%s\n", P2P_PGMAP_LONG_TERM_PINS);
+}
+static DEVICE_ATTR_RO(long_term_pins);
+
 static struct attribute *p2p_pgmap_attrs[] = {
 	&dev_attr_size.attr,
 	&dev_attr_bar.attr,
@@ -173,6 +182,7 @@ static struct attribute *p2p_pgmap_attrs[] = {
 	&dev_attr_owners.attr,
 	&dev_attr_state.attr,
 	&dev_attr_p2pdma.attr,
+	&dev_attr_long_term_pins.attr,
 	NULL,
 };
 

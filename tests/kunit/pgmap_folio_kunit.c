@@ -770,6 +770,130 @@ static void pgmap_folio_test_large_freed_while_remove_waits(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
 }
 
+#ifdef P2P_PGMAP_HAVE_PIN_REVOKERS
+/*
+ * Revocable long-term pins (patches/0002): a pinner registers a revoker
+ * with the pgmap and gives its pins back when it is called. Here a
+ * revoker's "pin" is a folio reference it holds, if any.
+ */
+struct kp_revoker {
+	struct pgmap_pin_revoker revoker;
+	struct kunit_pgmap *kp;
+	struct folio *held;
+	atomic_t calls;
+};
+
+static void kp_revoke(struct pgmap_pin_revoker *revoker)
+{
+	struct kp_revoker *kr = container_of(revoker, struct kp_revoker,
+					     revoker);
+
+	atomic_inc(&kr->calls);
+	if (kr->held) {
+		kp_release(kr->kp, &kr->held, 1);
+		kr->held = NULL;
+	}
+}
+
+static void kp_revoker_init(struct kp_revoker *kr, struct kunit_pgmap *kp)
+{
+	memset(kr, 0, sizeof(*kr));
+	kr->revoker.revoke = kp_revoke;
+	kr->kp = kp;
+}
+
+/*
+ * Each registered revoker is called once; once revocation has started no
+ * revoker can be added, and a revoker already called cannot be removed
+ * (its owner then knows that ->revoke() ran or runs).
+ */
+static void pgmap_revoke_test_each_once(struct kunit *test)
+{
+	struct kunit_pgmap *kp = test->priv;
+	struct kp_revoker a, b, late;
+
+	kp_revoker_init(&a, kp);
+	kp_revoker_init(&b, kp);
+	kp_revoker_init(&late, kp);
+	KUNIT_ASSERT_EQ(test, pgmap_add_pin_revoker(&kp->pgmap, &a.revoker), 0);
+	KUNIT_ASSERT_EQ(test, pgmap_add_pin_revoker(&kp->pgmap, &b.revoker), 0);
+
+	pgmap_revoke_pins(&kp->pgmap);
+	KUNIT_EXPECT_EQ(test, atomic_read(&a.calls), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&b.calls), 1);
+	KUNIT_EXPECT_EQ(test, pgmap_add_pin_revoker(&kp->pgmap, &late.revoker),
+			-ENODEV);
+	KUNIT_EXPECT_FALSE(test, pgmap_remove_pin_revoker(&kp->pgmap,
+							  &a.revoker));
+
+	/* Again (memunmap_pages() calls it too): nobody is called twice. */
+	pgmap_revoke_pins(&kp->pgmap);
+	KUNIT_EXPECT_EQ(test, atomic_read(&a.calls), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&b.calls), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&late.calls), 0);
+}
+
+/* A revoker removed before revocation is never called. */
+static void pgmap_revoke_test_removed_not_called(struct kunit *test)
+{
+	struct kunit_pgmap *kp = test->priv;
+	struct kp_revoker gone, kept;
+
+	kp_revoker_init(&gone, kp);
+	kp_revoker_init(&kept, kp);
+	KUNIT_ASSERT_EQ(test, pgmap_add_pin_revoker(&kp->pgmap, &gone.revoker), 0);
+	KUNIT_ASSERT_EQ(test, pgmap_add_pin_revoker(&kp->pgmap, &kept.revoker), 0);
+	KUNIT_EXPECT_TRUE(test, pgmap_remove_pin_revoker(&kp->pgmap,
+							 &gone.revoker));
+	/* Removing twice is harmless and says it was not there. */
+	KUNIT_EXPECT_FALSE(test, pgmap_remove_pin_revoker(&kp->pgmap,
+							  &gone.revoker));
+
+	pgmap_revoke_pins(&kp->pgmap);
+	KUNIT_EXPECT_EQ(test, atomic_read(&gone.calls), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&kept.calls), 1);
+}
+
+/*
+ * Teardown does not wait for a revocable pin: memunmap_pages() calls the
+ * revoker, which gives the folio back, and completes. Without the call it
+ * would wait for the folio for ever (the test's exit would then leak the
+ * pgmap and say so).
+ */
+static void pgmap_revoke_test_teardown_revokes(struct kunit *test)
+{
+	struct kunit_pgmap *kp = test->priv;
+	struct kp_revoker kr;
+	struct folio *held;
+
+	kp_revoker_init(&kr, kp);
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, PAGE_SIZE, &held), 1);
+	kr.held = held;
+	KUNIT_ASSERT_EQ(test, pgmap_add_pin_revoker(&kp->pgmap, &kr.revoker), 0);
+	if (!kp_start_unmap(test, held))
+		return;
+	KUNIT_EXPECT_TRUE(test, wait_for_completion_timeout(&kp->unmap_done,
+							    10 * HZ) > 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&kr.calls), 1);
+	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
+}
+#else
+static void pgmap_revoke_test_each_once(struct kunit *test)
+{
+	kunit_skip(test, "this kernel has no pgmap_revoke_pins() (our series, patches/0002)");
+}
+
+static void pgmap_revoke_test_removed_not_called(struct kunit *test)
+{
+	kunit_skip(test, "this kernel has no pgmap_revoke_pins() (our series, patches/0002)");
+}
+
+static void pgmap_revoke_test_teardown_revokes(struct kunit *test)
+{
+	kunit_skip(test, "this kernel has no pgmap_revoke_pins() (our series, patches/0002)");
+}
+#endif
+
 static struct kunit_case pgmap_folio_test_cases[] = {
 	KUNIT_CASE(pgmap_folio_test_fresh_pool_idle_count),
 	KUNIT_CASE(pgmap_folio_test_generic_needs_callback),
@@ -788,6 +912,9 @@ static struct kunit_case pgmap_folio_test_cases[] = {
 	KUNIT_CASE(pgmap_folio_test_large_split_back_and_reuse),
 	KUNIT_CASE(pgmap_folio_test_large_alloc_whole_and_exhaustion),
 	KUNIT_CASE(pgmap_folio_test_large_freed_while_remove_waits),
+	KUNIT_CASE(pgmap_revoke_test_each_once),
+	KUNIT_CASE(pgmap_revoke_test_removed_not_called),
+	KUNIT_CASE(pgmap_revoke_test_teardown_revokes),
 	{}
 };
 

@@ -43,6 +43,25 @@ req_pins_refused() {
 	echo "this kernel registers device memory"
 	return 1
 }
+# req_revoked_pins: remove revokes long-term pins of the device's memory
+# (the driver's long_term_pins attribute; our series, patches/0002-0004).
+req_revoked_pins() {
+	local how
+	node || { modprobe p2p_pgmap && wait_for node; } >/dev/null 2>&1
+	how=$(attr long_term_pins 2>/dev/null)
+	[ "$how" = revoked ] && return 0
+	echo "$(uname -r) does not revoke long-term pins (long_term_pins: ${how:-unknown})"
+	return 1
+}
+# req_waited_pins: remove waits for long-term pins (no P2PDMA core).
+req_waited_pins() {
+	local how
+	node || { modprobe p2p_pgmap && wait_for node; } >/dev/null 2>&1
+	how=$(attr long_term_pins 2>/dev/null)
+	[ "$how" = waited ] && return 0
+	echo "remove does not wait for long-term pins on $(uname -r) (long_term_pins: ${how:-unknown})"
+	return 1
+}
 # req_odp: soft-RoCE (rxe0, set up here if the area has not) can register
 # on-demand-paging memory regions (rxe on 7.x with
 # CONFIG_INFINIBAND_ON_DEMAND_PAGING; not 6.1 or 6.12).

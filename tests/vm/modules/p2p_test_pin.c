@@ -9,6 +9,12 @@
  * range of the writer's memory with pin_user_pages_fast(), as a driver
  * doing DMA would; closing the file (or the process exiting) unpins it.
  * Not FOLL_LONGTERM: the P2PDMA core refuses long-term pins of its pages.
+ *
+ * "ADDR LEN longterm" asks for a FOLL_LONGTERM pin that cannot be revoked
+ * (no FOLL_P2PDMA_REVOCABLE, no revoker), only on kernels with our series'
+ * revocable pins: there GUP must refuse it for P2PDMA pages (EOPNOTSUPP),
+ * so that nothing but a revocable pinner can hold them for long. Stock
+ * P2PDMA kernels warn at the flag combination itself: EINVAL there.
  */
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
@@ -16,6 +22,7 @@
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/slab.h>
+#include <linux/string.h>
 #include <linux/uaccess.h>
 
 struct p2p_test_pins {
@@ -47,9 +54,12 @@ static int p2p_test_pin_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
-static unsigned int p2p_test_pin_flags(void)
+static unsigned int p2p_test_pin_flags(bool longterm)
 {
 	unsigned int flags = FOLL_WRITE;
+
+	if (longterm)
+		flags |= FOLL_LONGTERM;
 
 #ifdef HAVE_FOLL_PCI_P2PDMA
 	/* Without it GUP refuses P2PDMA pages on a P2PDMA kernel. */
@@ -63,18 +73,27 @@ static ssize_t p2p_test_pin_write(struct file *file, const char __user *ubuf,
 {
 	struct p2p_test_pins *pins = file->private_data;
 	unsigned long addr, len;
+	bool longterm = false;
+	char buf[64], how[16];
 	long nr, got;
-	char buf[64];
-	int ret;
+	int ret, n;
 
 	if (count >= sizeof(buf))
 		return -EINVAL;
 	if (copy_from_user(buf, ubuf, count))
 		return -EFAULT;
 	buf[count] = '\0';
-	if (sscanf(buf, "%lx %lx", &addr, &len) != 2 || !len ||
-	    !PAGE_ALIGNED(addr) || !PAGE_ALIGNED(len))
+	n = sscanf(buf, "%lx %lx %15s", &addr, &len, how);
+	if (n < 2 || !len || !PAGE_ALIGNED(addr) || !PAGE_ALIGNED(len))
 		return -EINVAL;
+	if (n == 3) {
+		if (strcmp(how, "longterm"))
+			return -EINVAL;
+#if defined(HAVE_FOLL_PCI_P2PDMA) && !defined(HAVE_PIN_REVOKERS)
+		return -EINVAL;
+#endif
+		longterm = true;
+	}
 	nr = len >> PAGE_SHIFT;
 	/* pin_user_pages_fast() counts pages in an int. */
 	if (nr > INT_MAX)
@@ -88,7 +107,8 @@ static ssize_t p2p_test_pin_write(struct file *file, const char __user *ubuf,
 	pins->pages = kvcalloc(nr, sizeof(*pins->pages), GFP_KERNEL);
 	if (!pins->pages)
 		goto out;
-	got = pin_user_pages_fast(addr, nr, p2p_test_pin_flags(), pins->pages);
+	got = pin_user_pages_fast(addr, nr, p2p_test_pin_flags(longterm),
+				  pins->pages);
 	if (got != nr) {
 		if (got > 0)
 			unpin_user_pages(pins->pages, got);
