@@ -35,8 +35,8 @@
  * On a kernel with CONFIG_PCI_P2PDMA whose RDMA stack cannot pin P2PDMA
  * pages, a plain ibv_reg_mr() fails with EFAULT or EREMOTEIO (EOPNOTSUPP
  * when the kernel has our patches but the memory's provider did not opt
- * in); the message then says why and what to do instead of just printing
- * the errno. --odp needs no pin at all, so it works on such kernels too.
+ * in, or the RDMA device cannot give its pins back); the message then says
+ * why and what to do instead of just printing the errno. --odp needs no pin at all, so it works on such kernels too.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -164,17 +164,20 @@ static void explain_reg_mr_failure(int err, int odp)
 			"  Ubuntu, Fedora and SUSE build it): GUP refuses to long-term pin P2PDMA\n"
 			"  pages, which ibv_reg_mr needs, and the RDMA core does not ask for them\n"
 			"  (FOLL_PCI_P2PDMA). Mainline allows neither. This project's kernel\n"
-			"  patches/0002-0004 do (GUP pins for providers that opt in, the RDMA core\n"
-			"  asks for devices that can reach them, rxe says it can): use a kernel\n"
-			"  with them (the p2pdma-7.3 test kernel), or one built without\n"
+			"  patches/0002-0004 do (GUP pins for providers that opt in and pinners\n"
+			"  that give the pins back at remove, the RDMA core asks for devices that\n"
+			"  can reach the pages and stop using them, rxe does): use a kernel with\n"
+			"  them (the p2pdma-7.3 test kernel), or one built without\n"
 			"  CONFIG_PCI_P2PDMA, where device memory registers like host memory.\n"
 			"  Or register on demand (--odp: no pin at all), where the RDMA device\n"
 			"  has on-demand paging (rxe on 7.x).\n");
 	else if (err == EOPNOTSUPP)
 		fprintf(stderr,
-			"  This kernel can long-term pin PCI P2PDMA pages for RDMA, but only when\n"
-			"  their provider accepts that unplug waits for the pins\n"
-			"  (PGMAP_P2PDMA_LONGTERM_PIN). Load a p2p_pgmap built for this kernel.\n");
+			"  This kernel can long-term pin PCI P2PDMA pages for RDMA, but only for\n"
+			"  pinners that give them back when the device goes away (an RDMA device\n"
+			"  that can stop using them on request) and only when their provider\n"
+			"  allows it (PGMAP_P2PDMA_LONGTERM_PIN). Load a p2p_pgmap built for this\n"
+			"  kernel, or register on demand (--odp: no pin at all).\n");
 	else if (err == ENOMEM)
 		fprintf(stderr, "  Raise the locked-memory limit (ulimit -l unlimited).\n");
 }
