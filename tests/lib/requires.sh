@@ -113,3 +113,11 @@ req_kernel_glob() {
 	echo "only for kernels $1"
 	return 1
 }
+# req_no_odp: rxe0 has no on-demand paging (Debian's 6.x), so a refusal of
+# it is there to be explained.
+req_no_odp() {
+	ibv_devices 2>/dev/null | grep -qw rxe0 || setup_rxe >/dev/null 2>&1
+	ibv_devinfo -v -d rxe0 2>/dev/null | grep -q ODP_SUPPORT || return 0
+	echo "rxe0 on $(uname -r) has on-demand paging"
+	return 1
+}

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 """Register p2p_pgmap device memory with pyverbs and move data through it.
 
-  pyverbs_rw.py [DEVICE [OFFSET [SIZE]]]
+  pyverbs_rw.py [--odp] [DEVICE [OFFSET [SIZE]]]
 
 The Python side of rdma-core on the same path as userspace/examples/
 p2p_rdma_rw.c: map device memory, register it (ibv_reg_mr through
@@ -10,6 +10,12 @@ pyverbs.mr.MR with address=), connect two RC queue pairs on port 1 of the
 first RDMA device to each other, RDMA WRITE a pattern from a host MR into
 device memory, RDMA READ it back into a second host MR, and compare.
 Exits 0 when every byte matches.
+
+With --odp the device memory is registered on demand (IBV_ACCESS_ON_DEMAND:
+no pin), after checking that the RDMA device reports on-demand paging for
+RC RDMA WRITE and READ (it exits 1 saying so otherwise), the queue pairs
+use the port's active MTU, and the pattern is random bytes, so that data
+placed at another offset, even within its page, does not match.
 """
 import ctypes
 import mmap
@@ -41,13 +47,23 @@ def usable_gid(ctx):
     raise SystemExit("pyverbs_rw: no IPv4-mapped GID on port 1")
 
 
-def connect(qp, remote_qpn, gid, gid_index):
+def check_odp(ctx):
+    """The device reports on-demand paging for RC RDMA WRITE and READ."""
+    caps = ctx.query_device_ex().odp_caps
+    need = e.IBV_ODP_SUPPORT_WRITE | e.IBV_ODP_SUPPORT_READ
+    if not caps.general_caps & e.IBV_ODP_SUPPORT or caps.rc_odp_caps & need != need:
+        raise SystemExit(f"pyverbs_rw: --odp: the RDMA device has no on-demand paging for"
+                         f" RC RDMA WRITE and READ (general caps {caps.general_caps:#x},"
+                         f" RC caps {caps.rc_odp_caps:#x})")
+
+
+def connect(qp, remote_qpn, gid, gid_index, mtu=e.IBV_MTU_1024):
     attr = QPAttr(qp_state=e.IBV_QPS_INIT)
     attr.qp_access_flags = ACCESS
     attr.port_num = 1
     qp.to_init(attr)
     attr = QPAttr(qp_state=e.IBV_QPS_RTR)
-    attr.path_mtu = e.IBV_MTU_1024
+    attr.path_mtu = mtu
     attr.dest_qp_num = remote_qpn
     attr.max_dest_rd_atomic = 1
     attr.min_rnr_timer = 12
@@ -77,9 +93,12 @@ def rdma(qp, cq, opcode, local, remote_addr, rkey, length):
 
 
 def main():
-    dev = sys.argv[1] if len(sys.argv) > 1 else "/dev/p2p_pgmap0"
-    offset = int(sys.argv[2], 0) if len(sys.argv) > 2 else 0
-    size = int(sys.argv[3], 0) if len(sys.argv) > 3 else 65536
+    args = sys.argv[1:]
+    odp = "--odp" in args
+    args = [a for a in args if a != "--odp"]
+    dev = args[0] if len(args) > 0 else "/dev/p2p_pgmap0"
+    offset = int(args[1], 0) if len(args) > 1 else 0
+    size = int(args[2], 0) if len(args) > 2 else 65536
 
     fd = os.open(dev, os.O_RDWR)
     dev_map = mmap.mmap(fd, size, mmap.MAP_SHARED,
@@ -91,23 +110,28 @@ def main():
         raise SystemExit("pyverbs_rw: no RDMA device")
     ctx = Context(name=names[0].name.decode())
     gid_index, gid = usable_gid(ctx)
+    mtu = e.IBV_MTU_1024
+    if odp:
+        check_odp(ctx)
+        mtu = ctx.query_port(1).active_mtu
     pd = PD(ctx)
     cq = CQ(ctx, 8)
-    dev_mr = MR(pd, size, ACCESS, address=dev_addr)
+    dev_mr = MR(pd, size, ACCESS | (e.IBV_ACCESS_ON_DEMAND if odp else 0), address=dev_addr)
     src = MR(pd, size, ACCESS)
     dst = MR(pd, size, ACCESS)
     cap = QPCap(max_send_wr=4, max_recv_wr=4, max_send_sge=1, max_recv_sge=1)
     qa = QP(pd, QPInitAttr(qp_type=e.IBV_QPT_RC, scq=cq, rcq=cq, cap=cap))
     qb = QP(pd, QPInitAttr(qp_type=e.IBV_QPT_RC, scq=cq, rcq=cq, cap=cap))
-    connect(qa, qb.qp_num, gid, gid_index)
-    connect(qb, qa.qp_num, gid, gid_index)
+    connect(qa, qb.qp_num, gid, gid_index, mtu)
+    connect(qb, qa.qp_num, gid, gid_index, mtu)
 
-    pattern = bytes((i * 37 + 11) & 0xff for i in range(size))
+    pattern = os.urandom(size) if odp else bytes((i * 37 + 11) & 0xff for i in range(size))
     src.write(pattern, size)
     rdma(qa, cq, e.IBV_WR_RDMA_WRITE, src, dev_addr, dev_mr.rkey, size)
     if dev_map[:size] != pattern:
         raise SystemExit("pyverbs_rw: device memory does not hold the RDMA WRITE")
-    print(f"pyverbs: RDMA WRITE into {size} bytes of {dev} at {offset:#x} verified")
+    how = f"on demand, path MTU {128 << mtu}" if odp else "pinned"
+    print(f"pyverbs: RDMA WRITE into {size} bytes of {dev} at {offset:#x} ({how}) verified")
     rdma(qa, cq, e.IBV_WR_RDMA_READ, dst, dev_addr, dev_mr.rkey, size)
     if dst.read(size, 0) != pattern:
         raise SystemExit("pyverbs_rw: RDMA READ from device memory returned other bytes")

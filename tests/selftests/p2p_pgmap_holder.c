@@ -4,6 +4,7 @@
  *
  *   p2p_pgmap_holder [--dev PATH] [--pages N]
  *                    [--pin | --mr] [--closed] [--release-after SECONDS] | --touch
+ *                    | --mr --odp
  *
  * Maps N pages (default 4) of the device, writes them, and pins them: with
  * --pin through the test-only /dev/p2p_test_pin, with --mr by registering
@@ -28,6 +29,11 @@
  * and holds the pin alone: a departed user whose memory only the pin keeps.
  * It drops the pin on SIGUSR1 ("unpinned") and exits 0.
  *
+ * With --mr --odp (see odp_writer()) the MR is an on-demand-paging one (no
+ * pin), and the holder itself keeps RDMA WRITEs going into it, before and
+ * after the device goes away, until SIGUSR1; then it deregisters and closes
+ * everything, saying how each step went.
+ *
  * With --touch it instead writes and checks every page in a loop, counting
  * rounds ("rounds N" on SIGUSR1), until the device goes away under it: then
  * it must get SIGBUS ("sigbus ROUNDS") and poll() must report the hang-up
@@ -50,9 +56,11 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "p2p_pgmap_huge.h"
+#include "p2p_pgmap_placement.h"
 
 static sigjmp_buf touch_env;
 
@@ -72,8 +80,11 @@ static struct ibv_context *ib_ctx;
 static struct ibv_pd *ib_pd;
 static struct ibv_mr *ib_mr;
 
-/* Register [addr, addr + len) with the first RDMA device. */
-static void register_mr(void *addr, size_t len)
+/*
+ * Register [addr, addr + len) with the first RDMA device; odp: as an
+ * on-demand-paging MR (IBV_ACCESS_ON_DEMAND), which holds no pin.
+ */
+static void register_mr(void *addr, size_t len, int odp)
 {
 	struct ibv_device **list = ibv_get_device_list(NULL);
 
@@ -87,9 +98,10 @@ static void register_mr(void *addr, size_t len)
 	if (!ib_pd)
 		die("RDMA device/PD");
 	ib_mr = ibv_reg_mr(ib_pd, addr, len, IBV_ACCESS_LOCAL_WRITE |
-			   IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ);
+			   IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ |
+			   (odp ? IBV_ACCESS_ON_DEMAND : 0));
 	if (!ib_mr)
-		die("ibv_reg_mr");
+		die(odp ? "ibv_reg_mr (on demand)" : "ibv_reg_mr");
 }
 
 static void say(const char *line)
@@ -177,11 +189,302 @@ static int hold_closed(volatile char *map, size_t len, int fd, int pin_fd,
 	return 0;
 }
 
+/*
+ * --mr --odp: the RDMA side of an on-demand-paging MR, in this process.
+ * Two RC queue pairs of port 1, connected to each other, carry RDMA WRITEs
+ * from a host buffer into the MR over the device memory, one at a time,
+ * each waited for (at most ODP_WAIT_MS), about every 10 ms:
+ *
+ *   "placement: ..."  where the memory sits in the BAR (as p2p_rdma_rw);
+ *   "ready PID"       registered, connected;
+ *   "writing"         the first WRITE completed: traffic flows;
+ *   "pollhup"         the device is going away; from now on the host
+ *                     buffer holds ODP_AFTER bytes instead of ODP_BEFORE,
+ *                     so any of them in the BAR was written after this;
+ *   "after pollhup: STATUS"
+ *                     how the first WRITE posted after the hang-up ended
+ *                     (an ibv_wc_status_str(), or "no completion");
+ *   "retries N ok K"  about every second after the hang-up: WRITEs tried
+ *                     (each on a new pair of queue pairs, as a failed one
+ *                     leaves its pair in the error state), and
+ *                     how many of them succeeded;
+ *   then on SIGUSR1: "state S", "dereg ok", "verbs closed", "sigbus"
+ *   (touching the revoked mapping), "closed" (munmap and close of the
+ *   device file), each only if that step succeeded.
+ *
+ * It exits 0 when every step did, the first WRITE after the hang-up failed
+ * with an error completion and no later one succeeded; 1 otherwise.
+ */
+#define ODP_WAIT_MS	10000
+#define ODP_BEFORE	0xa1
+#define ODP_AFTER	0xb2
+
+static struct ibv_qp *odp_qp[2];
+
+static int odp_connect(struct ibv_qp *qp, uint32_t dest_qpn, union ibv_gid *gid,
+		       int gid_index)
+{
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_RESET };
+
+	if (ibv_modify_qp(qp, &a, IBV_QP_STATE))
+		return -1;
+	a = (struct ibv_qp_attr){
+		.qp_state = IBV_QPS_INIT,
+		.port_num = 1,
+		.qp_access_flags = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE,
+	};
+	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
+			  IBV_QP_ACCESS_FLAGS))
+		return -1;
+	a = (struct ibv_qp_attr){
+		.qp_state = IBV_QPS_RTR,
+		.path_mtu = IBV_MTU_1024,
+		.dest_qp_num = dest_qpn,
+		.max_dest_rd_atomic = 1,
+		.min_rnr_timer = 12,
+		.ah_attr = {
+			.is_global = 1,
+			.grh = { .dgid = *gid, .sgid_index = gid_index, .hop_limit = 1 },
+			.port_num = 1,
+		},
+	};
+	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
+			  IBV_QP_DEST_QPN | IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
+			  IBV_QP_MIN_RNR_TIMER))
+		return -1;
+	/* Few retries: a WRITE into a revoked MR should fail, not linger. */
+	a = (struct ibv_qp_attr){
+		.qp_state = IBV_QPS_RTS,
+		.timeout = 14,
+		.retry_cnt = 1,
+		.rnr_retry = 1,
+		.max_rd_atomic = 1,
+	};
+	return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
+			     IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC);
+}
+
+/* An IPv4-mapped GID of port 1 (RoCE v2), or the first usable one. */
+static int odp_gid(union ibv_gid *gid)
+{
+	struct ibv_port_attr port;
+	int fallback = -1;
+
+	if (ibv_query_port(ib_ctx, 1, &port))
+		return -1;
+	for (int i = 0; i < port.gid_tbl_len; i++) {
+		if (ibv_query_gid(ib_ctx, 1, i, gid) || !gid->global.interface_id)
+			continue;
+		if (gid->raw[10] == 0xff && gid->raw[11] == 0xff)
+			return i;
+		if (fallback < 0)
+			fallback = i;
+	}
+	if (fallback >= 0 && ibv_query_gid(ib_ctx, 1, fallback, gid))
+		return -1;
+	return fallback;
+}
+
+/*
+ * A new pair of queue pairs, connected to each other (those of a WRITE
+ * that failed are in the error state). 0, or -1 with errno, after saying
+ * which step failed.
+ */
+static int odp_new_pair(struct ibv_cq *cq, union ibv_gid *gid, int gid_index)
+{
+	struct ibv_qp_init_attr qpa = {
+		.qp_type = IBV_QPT_RC, .send_cq = cq, .recv_cq = cq,
+		.cap = { .max_send_wr = 2, .max_recv_wr = 2, .max_send_sge = 1, .max_recv_sge = 1 },
+	};
+	const char *step = "ibv_destroy_qp";
+
+	for (int i = 0; i < 2; i++) {
+		if (odp_qp[i] && ibv_destroy_qp(odp_qp[i]))
+			goto fail;
+		odp_qp[i] = NULL;
+	}
+	step = "ibv_create_qp";
+	for (int i = 0; i < 2; i++)
+		if (!(odp_qp[i] = ibv_create_qp(ib_pd, &qpa)))
+			goto fail;
+	step = "ibv_modify_qp";
+	if (odp_connect(odp_qp[0], odp_qp[1]->qp_num, gid, gid_index) ||
+	    odp_connect(odp_qp[1], odp_qp[0]->qp_num, gid, gid_index))
+		goto fail;
+	return 0;
+fail:
+	fprintf(stderr, "p2p_pgmap_holder: a new pair of queue pairs: %s: %s\n", step,
+		strerror(errno));
+	return -1;
+}
+
+static void nap_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, ms % 1000 * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * One RDMA WRITE of the whole buffer into the MR, waited for: its status,
+ * or -1 when it did not complete within ODP_WAIT_MS (or could not be
+ * posted).
+ */
+static int odp_write(struct ibv_cq *cq, struct ibv_mr *src, size_t len)
+{
+	struct ibv_sge sge = { (uintptr_t)src->addr, (uint32_t)len, src->lkey };
+	struct ibv_send_wr wr = {
+		.sg_list = &sge, .num_sge = 1, .opcode = IBV_WR_RDMA_WRITE,
+		.send_flags = IBV_SEND_SIGNALED,
+		.wr.rdma = { (uintptr_t)ib_mr->addr, ib_mr->rkey },
+	}, *bad;
+	struct ibv_wc wc;
+
+	if (ibv_post_send(odp_qp[0], &wr, &bad))
+		return -1;
+	for (int waited = 0; waited < ODP_WAIT_MS; waited++) {
+		int n = ibv_poll_cq(cq, 1, &wc);
+
+		if (n < 0)
+			return -1;
+		if (n)
+			return wc.status;
+		nap_ms(1);
+	}
+	return -1;
+}
+
+static const char *odp_status(int status)
+{
+	return status < 0 ? "no completion" : ibv_wc_status_str(status);
+}
+
+static int odp_writer(volatile char *map, size_t len, int fd, int sfd)
+{
+	long writes = 0, retries = 0, retries_ok = 0;
+	volatile long bad = 0;	/* kept across the SIGBUS longjmp */
+	struct timespec last = { 0 }, now;
+	struct ibv_mr *src_mr;
+	union ibv_gid gid;
+	struct ibv_cq *cq;
+	char line[96];
+	int gid_index, hup = 0, after = 0, status;
+	unsigned char *src;
+
+	if (p2p_pgmap_print_placement(stdout, fd, 0, len))
+		die("P2P_PGMAP_IOC_PLACEMENT");
+	src = aligned_alloc(4096, len);
+	if (!src)
+		die("host buffer");
+	memset(src, ODP_BEFORE, len);
+	src_mr = ibv_reg_mr(ib_pd, src, len, IBV_ACCESS_LOCAL_WRITE);
+	cq = src_mr ? ibv_create_cq(ib_ctx, 4, NULL, NULL, 0) : NULL;
+	if (!cq)
+		die("host MR/CQ");
+	gid_index = odp_gid(&gid);
+	if (gid_index < 0)
+		die("no usable GID on port 1");
+	if (odp_new_pair(cq, &gid, gid_index))
+		die("queue pairs");
+	printf("ready %d\n", getpid());
+	fflush(stdout);
+
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{ .fd = hup ? -1 : fd, .events = POLLIN },
+			{ .fd = sfd, .events = POLLIN },
+		};
+		struct signalfd_siginfo si;
+
+		if (poll(pfd, 2, 10) < 0 && errno != EINTR)
+			die("poll");
+		if (pfd[1].revents & POLLIN && read(sfd, &si, sizeof(si)) == sizeof(si))
+			break;
+		if (!hup && (pfd[0].revents & POLLHUP)) {
+			hup = 1;
+			memset(src, ODP_AFTER, len);
+			say("pollhup");
+		}
+		status = odp_write(cq, src_mr, len);
+		if (!hup) {
+			/* A failure here raced with the revoke: see the next round. */
+			if (status == IBV_WC_SUCCESS && !writes++)
+				say("writing");
+			else if (status != IBV_WC_SUCCESS && odp_new_pair(cq, &gid, gid_index))
+				die("queue pairs");
+			continue;
+		}
+		if (!after++) {
+			snprintf(line, sizeof(line), "after pollhup: %s", odp_status(status));
+			say(line);
+			if (status == IBV_WC_SUCCESS || status < 0)
+				bad++;
+		}
+		retries++;
+		if (status == IBV_WC_SUCCESS)
+			retries_ok++;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec != last.tv_sec) {
+			last = now;
+			snprintf(line, sizeof(line), "retries %ld ok %ld", retries, retries_ok);
+			say(line);
+		}
+		if (status < 0) {
+			/* A WRITE that never completes: stop, and say so. */
+			bad++;
+			break;
+		}
+		if (status != IBV_WC_SUCCESS && odp_new_pair(cq, &gid, gid_index)) {
+			say("no new queue pairs");
+			bad++;
+			break;
+		}
+	}
+	snprintf(line, sizeof(line), "retries %ld ok %ld", retries, retries_ok);
+	say(line);
+	if (!hup || retries_ok)
+		bad++;
+
+	say_state(fd);
+	if (ibv_dereg_mr(ib_mr)) {
+		perror("p2p_pgmap_holder: ibv_dereg_mr");
+		bad++;
+	} else {
+		say("dereg ok");
+	}
+	ib_mr = NULL;
+	if ((odp_qp[1] && ibv_destroy_qp(odp_qp[1])) || (odp_qp[0] && ibv_destroy_qp(odp_qp[0])) ||
+	    ibv_destroy_cq(cq) ||
+	    ibv_dereg_mr(src_mr) || ibv_dealloc_pd(ib_pd) || ibv_close_device(ib_ctx)) {
+		perror("p2p_pgmap_holder: closing the RDMA device");
+		bad++;
+	} else {
+		say("verbs closed");
+	}
+	free(src);
+	if (hup) {
+		if (sigsetjmp(touch_env, 1)) {
+			say("sigbus");
+		} else {
+			map[0] = 1;
+			say("the revoked mapping could still be written");
+			bad++;
+		}
+	}
+	if (munmap((void *)map, len) || close(fd)) {
+		perror("p2p_pgmap_holder: munmap/close");
+		bad++;
+	} else {
+		say("closed");
+	}
+	return bad ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *dev = "/dev/p2p_pgmap0";
 	long page = sysconf(_SC_PAGESIZE), pages = 4, release_after = -1;
-	int pin = 0, mr = 0, touch = 0, closed = 0, fd, pin_fd = -1, sfd, hup = 0;
+	int pin = 0, mr = 0, odp = 0, touch = 0, closed = 0, fd, pin_fd = -1, sfd, hup = 0;
 	struct sigaction sa = { .sa_handler = on_sigbus };
 	volatile char *map;
 	sigset_t set;
@@ -195,6 +498,8 @@ int main(int argc, char **argv)
 			pin = 1;
 		else if (!strcmp(argv[i], "--mr"))
 			mr = 1;
+		else if (!strcmp(argv[i], "--odp"))
+			odp = 1;
 		else if (!strcmp(argv[i], "--touch"))
 			touch = 1;
 		else if (!strcmp(argv[i], "--closed"))
@@ -205,8 +510,9 @@ int main(int argc, char **argv)
 			pages = 0;
 	}
 	if (pages <= 0 || (touch && (pin || mr || closed || release_after >= 0)) ||
-	    (closed && !pin && !mr)) {
-		fprintf(stderr, "usage: %s [--dev PATH] [--pages N] [--pin | --mr] [--closed] [--release-after SECONDS] | --touch\n",
+	    (closed && !pin && !mr) ||
+	    (odp && (!mr || pin || closed || release_after >= 0))) {
+		fprintf(stderr, "usage: %s [--dev PATH] [--pages N] [--pin | --mr] [--closed] [--release-after SECONDS] | --touch | --mr --odp\n",
 			argv[0]);
 		return 2;
 	}
@@ -234,7 +540,7 @@ int main(int argc, char **argv)
 			die("pin");
 	}
 	if (mr)
-		register_mr((void *)map, pages * page);
+		register_mr((void *)map, pages * page, odp);
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
@@ -248,6 +554,8 @@ int main(int argc, char **argv)
 		return hold_closed(map, pages * page, fd, pin_fd, &set);
 	if (p2p_pgmap_print_huge(stdout, fd, (void *)map, pages * page))
 		die("P2P_PGMAP_IOC_INFO");
+	if (odp)
+		return odp_writer(map, pages * page, fd, sfd);
 	printf("ready %d\n", getpid());
 	fflush(stdout);
 	if (touch)

@@ -5,9 +5,11 @@
   report.py KERNEL BENCH.jsonl OUTDIR
 
 The other sections (reg_mr_touched lines from guest-reg, touch lines from
-guest-touch, dio lines from guest-p2p, each naming the kernel it ran on)
-are optional: without them the report and the plot are the ones of the
-first sections alone.
+guest-touch, dio lines from guest-p2p, unplug_traffic lines from
+guest-unplug-traffic, each naming the kernel it ran on) are optional:
+without them the report and the plot are the ones of the first sections
+alone; with unplug_traffic lines alone (BENCH_PARTS=traffic) they are
+that section's.
 """
 import json
 import os
@@ -17,6 +19,7 @@ import sys
 GOAL_REG = 1.1   # registration time, device / host: at most
 GOAL_BW = 0.9    # bandwidth, device / host: at least
 GOAL_UNPLUG = 1.5  # idle remove time, 4 GiB BAR / 64 MiB BAR: at most
+GOAL_UNPLUG_TRAFFIC = 1.5  # remove under RDMA traffic / idle remove, same VM: at most
 GOAL_TOUCH = 0.5  # mmap + first touch time, p2p_pgmap / p2pmem: at most
 GOAL_REG_TOUCHED = 1.0  # registration of touched memory, device / THP host: at most
 REG_TOUCHED_KERNEL = "p2pdma-7.3"  # where the goal applies: P2PDMA pins, large folios
@@ -74,6 +77,54 @@ def unplug_report(rows, kernel, result):
               f" the rest (revoke + wait for users): {wait:.2f}")
     print("release->done: from the last folio freed (a pin released) to remove"
           " done; no sleep or polling interval is in that path")
+
+
+def unplug_traffic_report(rows, result):
+    """Remove under RDMA traffic (perftest ib_write_bw --mmap on the device,
+    its MRs on demand or pinned) next to the idle remove of the same VM,
+    per kernel and kind of MR; a part that could not run says why."""
+    ut = [r for r in rows if r["bench"] == "unplug_traffic"]
+    result["unplug_traffic"] = []
+    if not ut:
+        return
+    print(f"\n== remove under RDMA traffic (perftest ib_write_bw --mmap on the device) next to"
+          f" the idle remove in the same VM (ms, median; the driver's own time of remove)")
+    print(f"{'kernel':>12} {'MRs':>7} {'idle':>8} {'traffic':>8} {'ratio':>6}"
+          f" {'revoke':>7} {'unmap':>7} {'device_del':>11} {'ended':>6}  goal <= {GOAL_UNPLUG_TRAFFIC}")
+    for k, mode in sorted({(r["kernel"], r["mode"]) for r in ut},
+                          key=lambda km: (kernel_order(km[0]), km[1])):
+        rs = [r for r in ut if r["kernel"] == k and r["mode"] == mode]
+        row = {"kernel": k, "mode": mode}
+        skipped = next((r["skipped"] for r in rs if "skipped" in r), None)
+        errors = [f"{r['case']} #{r['rep']}: {r['error']}" for r in rs if "error" in r]
+        idle = [r for r in rs if r.get("case") == "idle" and "remove_us" in r]
+        busy = [r for r in rs if r.get("case") == "traffic" and "remove_us" in r]
+        if skipped or not idle or not busy:
+            row["skipped" if skipped else "error"] = skipped or "; ".join(errors) or "no data"
+            result["unplug_traffic"].append(row)
+            print(f"{k:>12} {mode:>7}  {'skipped: ' + skipped if skipped else 'error: ' + row['error']}")
+            continue
+        for name, part in (("idle", idle), ("traffic", busy)):
+            for f in ("remove_us", "revoke_us", "wait_us", "unmap_us", "device_del_us"):
+                row[f"{name}_{f}"] = median([r[f] for r in part])
+        row["reps"] = len(busy)
+        row["perftest_ended"] = sum(1 for r in busy if r.get("perftest_ended"))
+        ratio = row["traffic_remove_us"] / row["idle_remove_us"]
+        row["ratio_traffic_over_idle"] = round(ratio, 3)
+        row["goal"] = "met" if ratio <= GOAL_UNPLUG_TRAFFIC else "not met"
+        if errors:
+            row["errors"] = errors
+        result["unplug_traffic"].append(row)
+        print(f"{k:>12} {mode:>7} {row['idle_remove_us'] / 1e3:>8.1f} {row['traffic_remove_us'] / 1e3:>8.1f}"
+              f" {ratio:>6.2f} {row['traffic_revoke_us'] / 1e3:>7.1f} {row['traffic_unmap_us'] / 1e3:>7.1f}"
+              f" {row['traffic_device_del_us'] / 1e3:>11.1f} {row['perftest_ended']:>3}/{row['reps']:<2}"
+              f"  {row['goal']}")
+        for e in errors:
+            print(f"{'':>12} {mode:>7}  error: {e}")
+    print("idle, traffic: the driver's time of remove, from its start to its end (its \"removed in\");"
+          " revoke, unmap: its parts under traffic; device_del: what the guest saw, traffic;"
+          " ended: perftest runs that ended by themselves after the remove (their MRs' work"
+          " requests failed)")
 
 
 def kernel_order(k):
@@ -251,12 +302,14 @@ def main():
         "unplug_4g_over_64m_max": GOAL_UNPLUG,
         "touch_p2p_pgmap_over_p2pmem_max": GOAL_TOUCH, "touch_goal_kernel": TOUCH_KERNEL,
         "reg_mr_touched_device_over_host_max": GOAL_REG_TOUCHED,
-        "reg_mr_touched_goal_kernel": REG_TOUCHED_KERNEL},
+        "reg_mr_touched_goal_kernel": REG_TOUCHED_KERNEL,
+        "unplug_traffic_over_idle_max": GOAL_UNPLUG_TRAFFIC},
         "zero_estimate": ZERO_METHOD}
 
-    print(f"\n== ibv_reg_mr + ibv_dereg_mr on {kernel} (ms; first = with first touch)")
-    print(f"{'MiB':>5} {'device first':>13} {'host first':>11} {'ratio':>6}"
-          f" {'device again':>13} {'host again':>11} {'ratio':>6}  goal <= {GOAL_REG}")
+    if reg:
+        print(f"\n== ibv_reg_mr + ibv_dereg_mr on {kernel} (ms; first = with first touch)")
+        print(f"{'MiB':>5} {'device first':>13} {'host first':>11} {'ratio':>6}"
+              f" {'device again':>13} {'host again':>11} {'ratio':>6}  goal <= {GOAL_REG}")
     for mib in sorted({m for (_, m) in reg}):
         d, h = reg.get(("device", mib)), reg.get(("host", mib))
         if not d or not h:
@@ -270,6 +323,8 @@ def main():
                                  "ratio_first": round(r1, 3), "ratio_again": round(r2, 3)})
 
     for op in ("write", "read"):
+        if not any(o == op for (o, _, _) in bw):
+            continue
         print(f"\n== ib_{op}_bw on {kernel} (MB/s)")
         print(f"{'bytes':>8} {'device':>9} {'host':>9} {'ratio':>6}  goal >= {GOAL_BW}")
         for size in sorted({b for (o, _, b) in bw if o == op}):
@@ -282,6 +337,7 @@ def main():
                                  "host_mbps": h, "ratio": round(r, 3)})
 
     unplug_report(rows, kernel, result)
+    unplug_traffic_report(rows, result)
     reg_touched_report(rows, result)
     touch_report(rows, result)
     dio_report(rows, result)
@@ -319,6 +375,7 @@ def plot(result, kernel, png, outdir):
     touch = result.get("touch", [])
     faults = result.get("faults_per_256mib", [])
     dio = result.get("p2p_dio", [])
+    traffic = result.get("unplug_traffic", [])
     kernels = sorted({r["kernel"] for r in regt}, key=kernel_order)
     for i, k in enumerate(kernels):
         with open(f"{dat}-regt-{i}.dat", "w") as f:
@@ -343,13 +400,49 @@ def plot(result, kernel, png, outdir):
             f.write(f"{r['op']} " + " ".join(
                 str(r[f"{m}_mbps"]) if r[f"{m}_mbps"] is not None else nan
                 for m in P2P_MEMS) + "\n")
+    with open(dat + "-traffic.dat", "w") as f:
+        for r in traffic:
+            label = f"{r['kernel']} {r['mode']}" + (
+                f": {r['ratio_traffic_over_idle']:.2f} x ({r['goal']})" if "idle_remove_us" in r
+                else ": skipped" if "skipped" in r else ": error")
+            f.write(f'"{label}" ' + " ".join(
+                str(r[c] / 1e3) if r.get(c) is not None else nan
+                for c in ("idle_remove_us", "traffic_remove_us")) + "\n")
+    traffic_script = ""
+    if traffic:
+        # A panel with no bar at all (every part skipped) would fail: a
+        # line at the goal alone then, and the labels say why.
+        cols = ("u 2:xtic(1) t 'idle remove', '' u 3 t 'remove under traffic'"
+                if any("idle_remove_us" in r for r in traffic) else "u (0):xtic(1) notitle")
+        traffic_script = f"""unset logscale
+set xrange [*:*]; set yrange [0:*]
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.7 border -1
+set boxwidth 0.9
+set xtics auto
+set xtics rotate by -12
+set xlabel ''
+set key top left horizontal
+set offsets 0, 0, graph 0.15, 0
+set title 'remove under RDMA traffic vs idle (goal: traffic <= {GOAL_UNPLUG_TRAFFIC} x idle)'
+set ylabel 'ms (driver remove, median)'
+plot '{dat}-traffic.dat' {cols}
+"""
+    if not (result["reg_mr"] or result["bw"] or result.get("unplug")):
+        # Only the traffic part ran (BENCH_PARTS=traffic).
+        script = (f"set terminal pngcairo size 900,500 noenhanced\nset output '{png}'\n"
+                  f"set grid\n" + (traffic_script or "plot 0 notitle\n"))
+        subprocess.run(["gnuplot"], input=script.encode(), check=True)
+        return
     more = bool(regt or touch or dio)
+    rows = (2 if more else 1) + (1 if traffic else 0)
     if more:
-        size, layout = "2480,900", "2,4"
+        size, layout = f"2480,{450 * rows}", f"{rows},4"
         title = (f"p2p_pgmap on {kernel}: device memory vs host memory (same VM, same run);"
-                 f" bottom row: each kernel named, measured in the same run")
+                 f" the rows below: each kernel named, measured in the same run")
     else:
-        size, layout = "1860,450", "1,4"
+        size, layout = f"1860,{450 * rows}", f"{rows},4"
         title = f"p2p_pgmap on {kernel}: device memory vs host memory (same VM, same run)"
     script = f"""
 set terminal pngcairo size {size} noenhanced
@@ -436,7 +529,11 @@ set title 'O_DIRECT NVMe, 128 KiB blocks ({result["p2p_kernel"]})'
 set ylabel 'MB/s'
 set offsets 0, 0, graph 0.2, 0
 plot '{dat}-dio.dat' u 2:xtic(1) t 'p2p_pgmap', '' u 3 t 'p2pmem', '' u 4 t 'host'
+set offsets 0, 0, 0, 0
 """
+        elif traffic:
+            script += "set multiplot next\n"
+    script += traffic_script
     script += "unset multiplot\n"
     subprocess.run(["gnuplot"], input=script.encode(), check=True)
 

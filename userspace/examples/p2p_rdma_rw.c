@@ -3,30 +3,40 @@
  * p2p_rdma_rw - register p2p_pgmap device memory with RDMA and move data
  * into and out of it with RDMA WRITE and RDMA READ.
  *
- *   p2p_rdma_rw [--dev /dev/p2p_pgmap0] [--ibdev rxe0] [--offset BYTES]
- *               [--size BYTES] [--gid-index N]
+ *   p2p_rdma_rw [--dev /dev/p2p_pgmap0 | --anon] [--ibdev rxe0]
+ *               [--offset BYTES] [--size BYTES] [--gid-index N]
+ *               [--odp] [--mtu 256|512|1024|2048|4096]
  *
  * Two RC queue pairs on one port are connected to each other (loopback),
  * so one process and one RDMA device (soft-RoCE is enough) show the whole
  * path:
  *
- *   1. mmap SIZE bytes of device memory at OFFSET and ibv_reg_mr() it,
- *      next to an ordinary host buffer registered the same way;
+ *   1. mmap SIZE bytes of device memory at OFFSET and ibv_reg_mr() it
+ *      (with --odp as an on-demand-paging MR: no pin), next to an
+ *      ordinary host buffer registered the usual way;
  *   2. RDMA WRITE a pattern from the host buffer into device memory;
  *   3. RDMA READ another pattern, written into device memory by the CPU,
  *      back into the host buffer;
  *   4. check both byte for byte.
  *
- * It prints what it did and exits 0 when the bytes match. It leaves the
- * WRITE pattern in device memory and prints where the driver placed that
- * memory in the BAR ("placement: buf+REL bar BAR_OFFSET len LEN" per
- * contiguous run): with the QEMU test device, the pattern also lands in the
- * host file behind the BAR, there (tests/rdma/ checks that).
+ * The patterns never repeat within the buffer: each 8-byte word is a hash
+ * of its position and a seed, so data that lands at the wrong offset, even
+ * within one page, shows. For each direction it prints one line that says
+ * how many bytes arrived as sent and a digest of what arrived, so that two
+ * runs (device memory, and --anon: anonymous memory in its place, the
+ * control) can be compared even when both are wrong.
+ *
+ * It exits 0 when the bytes match. With device memory it leaves the WRITE
+ * pattern there and prints where the driver placed that memory in the BAR
+ * ("placement: buf+REL bar BAR_OFFSET len LEN" per contiguous run): with
+ * the QEMU test device, the pattern also lands in the host file behind the
+ * BAR, there (tests/rdma/ checks that with bar_holds.py).
  *
  * On a kernel with CONFIG_PCI_P2PDMA whose RDMA stack cannot pin P2PDMA
- * pages, ibv_reg_mr() fails with EFAULT or EREMOTEIO (EOPNOTSUPP when the
- * kernel has our patches but the memory's provider did not opt in); the
- * message then says why and what to do instead of just printing the errno.
+ * pages, a plain ibv_reg_mr() fails with EFAULT or EREMOTEIO (EOPNOTSUPP
+ * when the kernel has our patches but the memory's provider did not opt
+ * in, or the RDMA device cannot give its pins back); the message then says
+ * why and what to do instead of just printing the errno. --odp needs no pin at all, so it works on such kernels too.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -48,22 +58,80 @@ struct opts {
 	size_t offset;
 	size_t size;
 	int gid_index;
+	int odp;	/* register the memory under test on demand (no pin) */
+	int anon;	/* anonymous memory in place of device memory */
+	int mtu;	/* path MTU in bytes; 0: the port's active MTU */
+	int read_bar;	/* the READ pattern comes from outside, through the BAR */
 };
 
-static void usage(const char *prog)
+static const char usage_text[] =
+	"usage: p2p_rdma_rw [--dev PATH | --anon] [--ibdev NAME] [--offset BYTES] [--size BYTES]\n"
+	"                   [--gid-index N] [--odp] [--mtu 256|512|1024|2048|4096] [--read-bar]\n"
+	"\n"
+	"Registers SIZE bytes of p2p_pgmap device memory (default /dev/p2p_pgmap0) for\n"
+	"RDMA, moves data into it by RDMA WRITE and out of it by RDMA READ over two\n"
+	"connected queue pairs of one port, and checks every byte.\n"
+	"\n"
+	"  --odp    register the memory as an on-demand-paging MR (IBV_ACCESS_ON_DEMAND):\n"
+	"           the RDMA device follows the mapping and holds no pin. Use it on\n"
+	"           stock 7.x kernels (CONFIG_PCI_P2PDMA=y, as distributions build\n"
+	"           them), whose GUP refuses long-term pins of P2PDMA pages, and\n"
+	"           wherever unplug must never wait: remove revokes an ODP MR's\n"
+	"           access with the mapping, and its next work request fails.\n"
+	"           Pinned MRs (the default) need a kernel with this project's\n"
+	"           series (remove revokes them) or one without the P2PDMA core\n"
+	"           (remove waits for the holder, tells it, names it). The RDMA\n"
+	"           device must report ODP for RC RDMA WRITE and READ (rxe does on\n"
+	"           7.x kernels, not on 6.1 or 6.12).\n"
+	"  --anon   anonymous memory in place of device memory (a control)\n"
+	"  --mtu N  path MTU (default: the port's active MTU). rxe of 7.3 misplaces\n"
+	"           ODP data when it is below 4096; a netdev MTU of 9000 gives 4096.\n"
+	"  --read-bar\n"
+	"           before the RDMA READ, print where the memory sits in the BAR and\n"
+	"           wait for a line on stdin: meanwhile whoever reaches the memory\n"
+	"           behind the BAR (the host file of an emulated device) writes the\n"
+	"           READ pattern (seed 0xa7) there, instead of the CPU here.\n";
+
+static void usage(int rc)
 {
-	fprintf(stderr,
-		"usage: %s [--dev PATH] [--ibdev NAME] [--offset BYTES] [--size BYTES] [--gid-index N]\n",
-		prog);
-	exit(2);
+	fputs(usage_text, rc ? stderr : stdout);
+	exit(rc);
 }
 
-static int parse(int argc, char **argv, struct opts *o)
+/* IBV_MTU_256 .. IBV_MTU_4096 are 1 .. 5: 128 << that many bytes; 0: none. */
+static enum ibv_mtu mtu_enum(int bytes)
 {
-	*o = (struct opts){ "/dev/p2p_pgmap0", NULL, 0, 1 << 20, -1 };
+	for (int e = IBV_MTU_256; e <= IBV_MTU_4096; e++)
+		if (bytes == 128 << e)
+			return (enum ibv_mtu)e;
+	return 0;
+}
+
+static int mtu_bytes(enum ibv_mtu mtu)
+{
+	return 128 << mtu;
+}
+
+static void parse(int argc, char **argv, struct opts *o)
+{
+	*o = (struct opts){ .dev = "/dev/p2p_pgmap0", .size = 1 << 20, .gid_index = -1 };
 	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			usage(0);
+		if (!strcmp(argv[i], "--odp")) {
+			o->odp = 1;
+			continue;
+		}
+		if (!strcmp(argv[i], "--anon")) {
+			o->anon = 1;
+			continue;
+		}
+		if (!strcmp(argv[i], "--read-bar")) {
+			o->read_bar = 1;
+			continue;
+		}
 		if (i + 1 >= argc)
-			usage(argv[0]);
+			usage(2);
 		if (!strcmp(argv[i], "--dev"))
 			o->dev = argv[++i];
 		else if (!strcmp(argv[i], "--ibdev"))
@@ -74,33 +142,76 @@ static int parse(int argc, char **argv, struct opts *o)
 			o->size = strtoull(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--gid-index"))
 			o->gid_index = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--mtu"))
+			o->mtu = atoi(argv[++i]);
 		else
-			usage(argv[0]);
+			usage(2);
 	}
-	return 0;
+	if (!o->size || (o->mtu && !mtu_enum(o->mtu)) || (o->read_bar && o->anon))
+		usage(2);
 }
 
 /* Say why registration of device memory failed, and what to do. */
-static void explain_reg_mr_failure(int err)
+static void explain_reg_mr_failure(int err, int odp)
 {
-	fprintf(stderr, "p2p_rdma_rw: ibv_reg_mr on device memory failed: %s\n", strerror(err));
+	fprintf(stderr, "p2p_rdma_rw: ibv_reg_mr%s on device memory failed: %s\n",
+		odp ? " (on demand)" : "", strerror(err));
+	if (odp)
+		return;
 	if (err == EFAULT || err == EREMOTEIO)
 		fprintf(stderr,
 			"  This kernel has the PCI P2PDMA core (CONFIG_PCI_P2PDMA=y, as Debian,\n"
 			"  Ubuntu, Fedora and SUSE build it): GUP refuses to long-term pin P2PDMA\n"
 			"  pages, which ibv_reg_mr needs, and the RDMA core does not ask for them\n"
 			"  (FOLL_PCI_P2PDMA). Mainline allows neither. This project's kernel\n"
-			"  patches/0002-0004 do (GUP pins for providers that opt in, the RDMA core\n"
-			"  asks for devices that can reach them, rxe says it can): use a kernel\n"
-			"  with them (the p2pdma-7.3 test kernel), or one built without\n"
-			"  CONFIG_PCI_P2PDMA, where device memory registers like host memory.\n");
+			"  patches/0002-0004 do (GUP pins for providers that opt in and pinners\n"
+			"  that give the pins back at remove, the RDMA core asks for devices that\n"
+			"  can reach the pages and stop using them, rxe does): use a kernel with\n"
+			"  them (the p2pdma-7.3 test kernel), or one built without\n"
+			"  CONFIG_PCI_P2PDMA, where device memory registers like host memory.\n"
+			"  Or register on demand (--odp: no pin at all), where the RDMA device\n"
+			"  has on-demand paging (rxe on 7.x).\n");
 	else if (err == EOPNOTSUPP)
 		fprintf(stderr,
-			"  This kernel can long-term pin PCI P2PDMA pages for RDMA, but only when\n"
-			"  their provider accepts that unplug waits for the pins\n"
-			"  (PGMAP_P2PDMA_LONGTERM_PIN). Load a p2p_pgmap built for this kernel.\n");
+			"  This kernel can long-term pin PCI P2PDMA pages for RDMA, but only for\n"
+			"  pinners that give them back when the device goes away (an RDMA device\n"
+			"  that can stop using them on request) and only when their provider\n"
+			"  allows it (PGMAP_P2PDMA_LONGTERM_PIN). Load a p2p_pgmap built for this\n"
+			"  kernel, or register on demand (--odp: no pin at all).\n");
 	else if (err == ENOMEM)
 		fprintf(stderr, "  Raise the locked-memory limit (ulimit -l unlimited).\n");
+}
+
+/*
+ * --odp needs on-demand paging for what the peer does to the MR: RC RDMA
+ * WRITE into it and RDMA READ from it. 0 when the device has it; else an
+ * errno, after saying why.
+ */
+static int check_odp_caps(struct ibv_context *ctx)
+{
+	const uint32_t need = IBV_ODP_SUPPORT_WRITE | IBV_ODP_SUPPORT_READ;
+	struct ibv_device_attr_ex ax;
+	uint32_t rc_caps;
+
+	memset(&ax, 0, sizeof(ax));
+	if (ibv_query_device_ex(ctx, NULL, &ax)) {
+		int err = errno ? errno : EOPNOTSUPP;
+
+		fprintf(stderr, "p2p_rdma_rw: --odp: cannot query the on-demand paging caps of %s: %s\n",
+			ibv_get_device_name(ctx->device), strerror(err));
+		return err;
+	}
+	rc_caps = ax.odp_caps.per_transport_caps.rc_odp_caps;
+	if ((ax.odp_caps.general_caps & IBV_ODP_SUPPORT) && (rc_caps & need) == need)
+		return 0;
+	fprintf(stderr,
+		"p2p_rdma_rw: --odp: %s has no on-demand paging for RC RDMA WRITE and READ"
+		" (general caps %#llx, RC caps %#x): %s\n"
+		"  rxe has it on 7.x kernels built with CONFIG_INFINIBAND_ON_DEMAND_PAGING,\n"
+		"  not on 6.1 or 6.12. Without it, register pinned memory (no --odp).\n",
+		ibv_get_device_name(ctx->device), (unsigned long long)ax.odp_caps.general_caps,
+		rc_caps, strerror(EOPNOTSUPP));
+	return EOPNOTSUPP;
 }
 
 static struct ibv_context *open_ibdev(const char *name)
@@ -111,7 +222,8 @@ static struct ibv_context *open_ibdev(const char *name)
 	if (!list || !list[0]) {
 		fprintf(stderr, "p2p_rdma_rw: no RDMA device (for soft-RoCE: modprobe rdma_rxe;"
 			" rdma link add rxe0 type rxe netdev eth0)\n");
-		exit(1);
+		ibv_free_device_list(list);
+		return NULL;
 	}
 	for (int i = 0; list[i]; i++)
 		if (!name || !strcmp(ibv_get_device_name(list[i]), name)) {
@@ -119,10 +231,8 @@ static struct ibv_context *open_ibdev(const char *name)
 			break;
 		}
 	ibv_free_device_list(list);
-	if (!ctx) {
+	if (!ctx)
 		fprintf(stderr, "p2p_rdma_rw: cannot open RDMA device %s\n", name ? name : "");
-		exit(1);
-	}
 	return ctx;
 }
 
@@ -150,7 +260,33 @@ static int pick_gid(struct ibv_context *ctx, int want, union ibv_gid *gid)
 	return fallback;
 }
 
-static int connect_qp(struct ibv_qp *qp, uint32_t dest_qpn, union ibv_gid *gid, int gid_index)
+/*
+ * The path MTU: --mtu, or the port's active MTU (which soft-RoCE derives
+ * from its netdev's MTU: 1024 for Ethernet's 1500, 4096 for 9000). 0 when
+ * --mtu asks for more than the port can carry, after saying so.
+ */
+static enum ibv_mtu pick_mtu(struct ibv_context *ctx, int want)
+{
+	struct ibv_port_attr port;
+
+	if (ibv_query_port(ctx, 1, &port)) {
+		perror("p2p_rdma_rw: ibv_query_port");
+		return 0;
+	}
+	if (!want)
+		return port.active_mtu;
+	if (mtu_enum(want) > port.active_mtu) {
+		fprintf(stderr,
+			"p2p_rdma_rw: --mtu %d is above the active MTU of port 1 of %s (%d);"
+			" for soft-RoCE raise its netdev's MTU (9000 gives 4096)\n",
+			want, ibv_get_device_name(ctx->device), mtu_bytes(port.active_mtu));
+		return 0;
+	}
+	return mtu_enum(want);
+}
+
+static int connect_qp(struct ibv_qp *qp, uint32_t dest_qpn, union ibv_gid *gid, int gid_index,
+		      enum ibv_mtu mtu)
 {
 	struct ibv_qp_attr a = {
 		.qp_state = IBV_QPS_INIT,
@@ -164,7 +300,7 @@ static int connect_qp(struct ibv_qp *qp, uint32_t dest_qpn, union ibv_gid *gid, 
 		return -1;
 	a = (struct ibv_qp_attr){
 		.qp_state = IBV_QPS_RTR,
-		.path_mtu = IBV_MTU_1024,
+		.path_mtu = mtu,
 		.dest_qp_num = dest_qpn,
 		.max_dest_rd_atomic = 1,
 		.min_rnr_timer = 12,
@@ -215,52 +351,131 @@ static int rdma_op(struct ibv_qp *qp, struct ibv_cq *cq, enum ibv_wr_opcode op,
 	return 0;
 }
 
+/*
+ * The pattern: the 8-byte word at byte 8k of the buffer holds a hash of k
+ * and the seed, least significant byte first. It repeats nowhere, so a
+ * byte that lands elsewhere, even within its page, shows; tests/rdma/
+ * bar_holds.py computes the same.
+ */
+static uint64_t pattern_word(uint64_t k, unsigned int seed)
+{
+	uint64_t x = (k + 1) * 0x9e3779b97f4a7c15ULL + seed * 0xd1b54a32d192ed03ULL;
+
+	x ^= x >> 31;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	return x ^ (x >> 29);
+}
+
 static void fill(unsigned char *p, size_t len, unsigned int seed)
 {
+	for (size_t i = 0; i < len; i += 8) {
+		uint64_t w = pattern_word(i / 8, seed);
+
+		for (size_t j = 0; j < 8 && i + j < len; j++)
+			p[i + j] = (unsigned char)(w >> (8 * j));
+	}
+}
+
+/* FNV-1a, 64 bits: a digest of what arrived, to compare two runs. */
+static uint64_t digest(const volatile unsigned char *p, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
 	for (size_t i = 0; i < len; i++)
-		p[i] = (unsigned char)(seed ^ (i * 131) ^ (i >> 9));
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+/*
+ * One line for what a transfer left in got (SIZE bytes, want: what was
+ * sent): "WHAT: N of SIZE bytes as sent, digest D" and, when some are not,
+ * where the first one is. True when all are.
+ */
+static int report(const char *what, const volatile unsigned char *got,
+		  const unsigned char *want, size_t len)
+{
+	size_t same = 0, first = len;
+
+	for (size_t i = 0; i < len; i++) {
+		if (got[i] == want[i])
+			same++;
+		else if (first == len)
+			first = i;
+	}
+	printf("%s: %zu of %zu bytes as sent, digest %016llx", what, same, len,
+	       (unsigned long long)digest(got, len));
+	if (first < len)
+		printf(", first other byte at %zu", first);
+	printf("\n");
+	return same == len;
 }
 
 int main(int argc, char **argv)
 {
 	struct opts o;
-	struct ibv_context *ctx;
-	struct ibv_pd *pd;
-	struct ibv_cq *cq;
-	struct ibv_qp *qa, *qb;
-	struct ibv_mr *dev_mr, *host_mr;
+	struct ibv_context *ctx = NULL;
+	struct ibv_pd *pd = NULL;
+	struct ibv_cq *cq = NULL;
+	struct ibv_qp *qa = NULL, *qb = NULL;
+	struct ibv_mr *dev_mr = NULL, *host_mr = NULL;
 	struct ibv_qp_init_attr qpa = {
 		.qp_type = IBV_QPT_RC,
 		.cap = { .max_send_wr = 4, .max_recv_wr = 4, .max_send_sge = 1, .max_recv_sge = 1 },
 	};
 	int access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ;
-	unsigned char *dev_mem, *host_mem, *want;
+	unsigned char *dev_mem = MAP_FAILED, *host_mem = NULL, *want = NULL;
+	const char *what;
 	union ibv_gid gid;
-	int fd, gid_index, rc = 1;
+	enum ibv_mtu mtu;
+	int fd = -1, gid_index, wrote, read_back, rc = 1;
 
 	parse(argc, argv, &o);
-	fd = open(o.dev, O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
-		fprintf(stderr, "p2p_rdma_rw: open %s: %s\n", o.dev, strerror(errno));
-		return 1;
+	what = o.anon ? "anonymous memory" : "device memory";
+	if (o.anon) {
+		dev_mem = mmap(NULL, o.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			       -1, 0);
+		if (dev_mem == MAP_FAILED) {
+			fprintf(stderr, "p2p_rdma_rw: mmap %zu bytes of anonymous memory: %s\n",
+				o.size, strerror(errno));
+			goto out;
+		}
+	} else {
+		fd = open(o.dev, O_RDWR | O_CLOEXEC);
+		if (fd < 0) {
+			fprintf(stderr, "p2p_rdma_rw: open %s: %s\n", o.dev, strerror(errno));
+			goto out;
+		}
+		dev_mem = mmap(NULL, o.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, o.offset);
+		if (dev_mem == MAP_FAILED) {
+			fprintf(stderr, "p2p_rdma_rw: mmap %zu bytes at offset %zu of %s: %s\n",
+				o.size, o.offset, o.dev, strerror(errno));
+			goto out;
+		}
 	}
-	dev_mem = mmap(NULL, o.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, o.offset);
-	if (dev_mem == MAP_FAILED) {
-		fprintf(stderr, "p2p_rdma_rw: mmap %zu bytes at offset %zu of %s: %s\n",
-			o.size, o.offset, o.dev, strerror(errno));
-		return 1;
-	}
-	host_mem = aligned_alloc(4096, o.size);
+	host_mem = aligned_alloc(4096, (o.size + 4095) & ~(size_t)4095);
 	want = malloc(o.size);
-	if (!host_mem || !want)
-		return 1;
+	if (!host_mem || !want) {
+		fprintf(stderr, "p2p_rdma_rw: %zu bytes of host memory: %s\n", o.size,
+			strerror(ENOMEM));
+		goto out;
+	}
 
 	ctx = open_ibdev(o.ibdev);
+	if (!ctx)
+		goto out;
 	gid_index = pick_gid(ctx, o.gid_index, &gid);
 	if (gid_index < 0) {
 		fprintf(stderr, "p2p_rdma_rw: no usable GID on port 1 of %s (is the netdev up?)\n",
 			ibv_get_device_name(ctx->device));
-		return 1;
+		goto out;
+	}
+	mtu = pick_mtu(ctx, o.mtu);
+	if (!mtu)
+		goto out;
+	if (o.odp) {
+		errno = check_odp_caps(ctx);
+		if (errno)
+			goto out;
 	}
 	pd = ibv_alloc_pd(ctx);
 	cq = pd ? ibv_create_cq(ctx, 8, NULL, NULL, 0) : NULL;
@@ -269,48 +484,90 @@ int main(int argc, char **argv)
 	qb = qa ? ibv_create_qp(pd, &qpa) : NULL;
 	if (!qb) {
 		perror("p2p_rdma_rw: PD/CQ/QP");
-		return 1;
+		goto out;
 	}
-	dev_mr = ibv_reg_mr(pd, dev_mem, o.size, access);
+	/*
+	 * Only the memory under test is registered on demand: the host buffer
+	 * is pinned as usual, so what is checked is the ODP MR alone.
+	 */
+	dev_mr = ibv_reg_mr(pd, dev_mem, o.size, access | (o.odp ? IBV_ACCESS_ON_DEMAND : 0));
 	if (!dev_mr) {
-		explain_reg_mr_failure(errno);
-		return 1;
+		explain_reg_mr_failure(errno, o.odp);
+		goto out;
 	}
 	host_mr = ibv_reg_mr(pd, host_mem, o.size, access);
 	if (!host_mr) {
-		explain_reg_mr_failure(errno);
-		return 1;
+		fprintf(stderr, "p2p_rdma_rw: ibv_reg_mr on host memory failed: %s\n",
+			strerror(errno));
+		goto out;
 	}
-	if (connect_qp(qa, qb->qp_num, &gid, gid_index) ||
-	    connect_qp(qb, qa->qp_num, &gid, gid_index)) {
+	if (connect_qp(qa, qb->qp_num, &gid, gid_index, mtu) ||
+	    connect_qp(qb, qa->qp_num, &gid, gid_index, mtu)) {
 		perror("p2p_rdma_rw: connecting the queue pairs");
-		return 1;
+		goto out;
 	}
-	printf("registered %zu bytes of %s at offset %#zx (lkey %#x) on %s, GID index %d\n",
-	       o.size, o.dev, o.offset, dev_mr->lkey, ibv_get_device_name(ctx->device), gid_index);
+	if (o.anon)
+		printf("registered %zu bytes of anonymous memory", o.size);
+	else
+		printf("registered %zu bytes of %s at offset %#zx", o.size, o.dev, o.offset);
+	printf("%s (lkey %#x) on %s, GID index %d, path MTU %d\n", o.odp ? " on demand" : "",
+	       dev_mr->lkey, ibv_get_device_name(ctx->device), gid_index,
+	       mtu_bytes(mtu));
 
-	/* Host memory -> device memory. */
+	/*
+	 * Host memory -> the memory under test, which the CPU filled with
+	 * another pattern first: bytes the WRITE misses are then known too,
+	 * the same in any memory.
+	 */
+	fill(dev_mem, o.size, 0x5a);
 	fill(host_mem, o.size, 0x3c);
 	memcpy(want, host_mem, o.size);
 	if (rdma_op(qa, cq, IBV_WR_RDMA_WRITE, host_mr, dev_mr, o.size))
 		goto out;
-	if (memcmp(dev_mem, want, o.size)) {
-		fprintf(stderr, "p2p_rdma_rw: RDMA WRITE: device memory does not hold the bytes sent\n");
-		goto out;
-	}
-	printf("RDMA WRITE host -> device: %zu bytes verified\n", o.size);
+	wrote = report("RDMA WRITE", dev_mem, want, o.size);
 
-	/* Device memory -> host memory. */
+	/*
+	 * The memory under test -> host memory. With --read-bar the pattern
+	 * is put in the BAR from outside (tests/rdma/bar_holds.py --write),
+	 * so the READ shows it takes its bytes from the BAR itself.
+	 */
 	fill(want, o.size, 0xa7);
-	memcpy(dev_mem, want, o.size);
 	memset(host_mem, 0, o.size);
+	if (o.read_bar) {
+		char go[16];
+
+		if (p2p_pgmap_print_placement(stdout, fd, o.offset, o.size)) {
+			fprintf(stderr, "p2p_rdma_rw: P2P_PGMAP_IOC_PLACEMENT: %s\n", strerror(errno));
+			goto out;
+		}
+		printf("read-bar: waiting for the READ pattern (seed 0xa7) in the BAR, then a line on stdin\n");
+		fflush(stdout);
+		if (!fgets(go, sizeof(go), stdin)) {
+			fprintf(stderr, "p2p_rdma_rw: --read-bar: no line on stdin\n");
+			goto out;
+		}
+	} else {
+		memcpy(dev_mem, want, o.size);
+	}
 	if (rdma_op(qa, cq, IBV_WR_RDMA_READ, host_mr, dev_mr, o.size))
 		goto out;
-	if (memcmp(host_mem, want, o.size)) {
-		fprintf(stderr, "p2p_rdma_rw: RDMA READ: host memory does not hold the device's bytes\n");
+	read_back = report("RDMA READ", host_mem, want, o.size);
+
+	if (wrote)
+		printf("RDMA WRITE host -> %s: %zu bytes verified\n", what, o.size);
+	else
+		fprintf(stderr, "p2p_rdma_rw: RDMA WRITE: %s does not hold the bytes sent\n", what);
+	if (read_back)
+		printf("RDMA READ %s -> host: %zu bytes verified\n", what, o.size);
+	else
+		fprintf(stderr, "p2p_rdma_rw: RDMA READ: host memory does not hold the bytes of %s\n",
+			what);
+	if (!wrote || !read_back)
+		goto out;
+	if (o.anon) {
+		rc = 0;
 		goto out;
 	}
-	printf("RDMA READ device -> host: %zu bytes verified\n", o.size);
 
 	/* Leave the WRITE pattern in device memory for whoever checks the BAR. */
 	fill(host_mem, o.size, 0x3c);
@@ -322,15 +579,24 @@ int main(int argc, char **argv)
 		p2p_pgmap_print_huge(stdout, fd, dev_mem, o.size);
 	rc = 0;
 out:
-	ibv_dereg_mr(host_mr);
-	ibv_dereg_mr(dev_mr);
-	ibv_destroy_qp(qb);
-	ibv_destroy_qp(qa);
-	ibv_destroy_cq(cq);
-	ibv_dealloc_pd(pd);
-	ibv_close_device(ctx);
-	munmap(dev_mem, o.size);
-	close(fd);
+	if (host_mr && ibv_dereg_mr(host_mr))
+		rc = 1;
+	if (dev_mr && ibv_dereg_mr(dev_mr))
+		rc = 1;
+	if (qb)
+		ibv_destroy_qp(qb);
+	if (qa)
+		ibv_destroy_qp(qa);
+	if (cq)
+		ibv_destroy_cq(cq);
+	if (pd)
+		ibv_dealloc_pd(pd);
+	if (ctx)
+		ibv_close_device(ctx);
+	if (dev_mem != MAP_FAILED)
+		munmap(dev_mem, o.size);
+	if (fd >= 0)
+		close(fd);
 	free(host_mem);
 	free(want);
 	return rc;
