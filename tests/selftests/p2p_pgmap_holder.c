@@ -4,7 +4,7 @@
  *
  *   p2p_pgmap_holder [--dev PATH] [--pages N]
  *                    [--pin | --mr] [--closed] [--release-after SECONDS] | --touch
- *                    | --mr --odp
+ *                    | --mr --odp | --mr --writes
  *
  * Maps N pages (default 4) of the device, writes them, and pins them: with
  * --pin through the test-only /dev/p2p_test_pin, with --mr by registering
@@ -32,7 +32,8 @@
  * With --mr --odp (see odp_writer()) the MR is an on-demand-paging one (no
  * pin), and the holder itself keeps RDMA WRITEs going into it, before and
  * after the device goes away, until SIGUSR1; then it deregisters and closes
- * everything, saying how each step went.
+ * everything, saying how each step went. --mr --writes does the same with a
+ * plain (pinned) MR, for kernels where remove revokes such pins.
  *
  * With --touch it instead writes and checks every page in a loop, counting
  * rounds ("rounds N" on SIGUSR1), until the device goes away under it: then
@@ -190,7 +191,8 @@ static int hold_closed(volatile char *map, size_t len, int fd, int pin_fd,
 }
 
 /*
- * --mr --odp: the RDMA side of an on-demand-paging MR, in this process.
+ * --mr --odp (or --mr --writes): the RDMA side of an on-demand-paging (or
+ * revocable pinned) MR, in this process.
  * Two RC queue pairs of port 1, connected to each other, carry RDMA WRITEs
  * from a host buffer into the MR over the device memory, one at a time,
  * each waited for (at most ODP_WAIT_MS), about every 10 ms:
@@ -484,7 +486,8 @@ int main(int argc, char **argv)
 {
 	const char *dev = "/dev/p2p_pgmap0";
 	long page = sysconf(_SC_PAGESIZE), pages = 4, release_after = -1;
-	int pin = 0, mr = 0, odp = 0, touch = 0, closed = 0, fd, pin_fd = -1, sfd, hup = 0;
+	int pin = 0, mr = 0, odp = 0, writes = 0, touch = 0, closed = 0;
+	int fd, pin_fd = -1, sfd, hup = 0;
 	struct sigaction sa = { .sa_handler = on_sigbus };
 	volatile char *map;
 	sigset_t set;
@@ -499,7 +502,9 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--mr"))
 			mr = 1;
 		else if (!strcmp(argv[i], "--odp"))
-			odp = 1;
+			odp = writes = 1;
+		else if (!strcmp(argv[i], "--writes"))
+			writes = 1;
 		else if (!strcmp(argv[i], "--touch"))
 			touch = 1;
 		else if (!strcmp(argv[i], "--closed"))
@@ -511,8 +516,8 @@ int main(int argc, char **argv)
 	}
 	if (pages <= 0 || (touch && (pin || mr || closed || release_after >= 0)) ||
 	    (closed && !pin && !mr) ||
-	    (odp && (!mr || pin || closed || release_after >= 0))) {
-		fprintf(stderr, "usage: %s [--dev PATH] [--pages N] [--pin | --mr] [--closed] [--release-after SECONDS] | --touch | --mr --odp\n",
+	    (writes && (!mr || pin || closed || release_after >= 0))) {
+		fprintf(stderr, "usage: %s [--dev PATH] [--pages N] [--pin | --mr] [--closed] [--release-after SECONDS] | --touch | --mr --odp | --mr --writes\n",
 			argv[0]);
 		return 2;
 	}
@@ -554,7 +559,7 @@ int main(int argc, char **argv)
 		return hold_closed(map, pages * page, fd, pin_fd, &set);
 	if (p2p_pgmap_print_huge(stdout, fd, (void *)map, pages * page))
 		die("P2P_PGMAP_IOC_INFO");
-	if (odp)
+	if (writes)
 		return odp_writer(map, pages * page, fd, sfd);
 	printf("ready %d\n", getpid());
 	fflush(stdout);
