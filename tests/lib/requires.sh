@@ -43,23 +43,29 @@ req_pins_refused() {
 	echo "this kernel registers device memory"
 	return 1
 }
-# req_revoked_pins: remove revokes long-term pins of the device's memory
-# (the driver's long_term_pins attribute; our series, patches/0002-0004).
-req_revoked_pins() {
+# long_term_pins_are HOW: the driver's long_term_pins attribute (what
+# remove does to long-term pins of the device's memory: waited, refused or
+# revoked) reads HOW; else says what it reads, and fails.
+long_term_pins_are() {
 	local how
 	node || { modprobe p2p_pgmap && wait_for node; } >/dev/null 2>&1
 	how=$(attr long_term_pins 2>/dev/null)
-	[ "$how" = revoked ] && return 0
-	echo "$(uname -r) does not revoke long-term pins (long_term_pins: ${how:-unknown})"
+	[ "$how" = "$1" ] && return 0
+	echo "long_term_pins: ${how:-unknown} on $(uname -r)"
 	return 1
 }
-# req_waited_pins: remove waits for long-term pins (no P2PDMA core).
+# req_revoked_pins: remove revokes long-term pins (our series,
+# patches/0002-0004); req_waited_pins: it waits for them (no P2PDMA core).
+req_revoked_pins() {
+	local why
+	why=$(long_term_pins_are revoked) && return 0
+	echo "remove does not revoke long-term pins here ($why)"
+	return 1
+}
 req_waited_pins() {
-	local how
-	node || { modprobe p2p_pgmap && wait_for node; } >/dev/null 2>&1
-	how=$(attr long_term_pins 2>/dev/null)
-	[ "$how" = waited ] && return 0
-	echo "remove does not wait for long-term pins on $(uname -r) (long_term_pins: ${how:-unknown})"
+	local why
+	why=$(long_term_pins_are waited) && return 0
+	echo "remove does not wait for long-term pins here ($why)"
 	return 1
 }
 # req_odp: soft-RoCE (rxe0, set up here if the area has not) can register

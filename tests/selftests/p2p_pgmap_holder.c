@@ -62,6 +62,7 @@
 
 #include "p2p_pgmap_huge.h"
 #include "p2p_pgmap_placement.h"
+#include "p2p_rc_pair.h"
 
 static sigjmp_buf touch_env;
 
@@ -218,74 +219,11 @@ static int hold_closed(volatile char *map, size_t len, int fd, int pin_fd,
  * with an error completion and no later one succeeded; 1 otherwise.
  */
 #define ODP_WAIT_MS	10000
+#define ODP_ACCESS	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE)
 #define ODP_BEFORE	0xa1
 #define ODP_AFTER	0xb2
 
 static struct ibv_qp *odp_qp[2];
-
-static int odp_connect(struct ibv_qp *qp, uint32_t dest_qpn, union ibv_gid *gid,
-		       int gid_index)
-{
-	struct ibv_qp_attr a = { .qp_state = IBV_QPS_RESET };
-
-	if (ibv_modify_qp(qp, &a, IBV_QP_STATE))
-		return -1;
-	a = (struct ibv_qp_attr){
-		.qp_state = IBV_QPS_INIT,
-		.port_num = 1,
-		.qp_access_flags = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE,
-	};
-	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
-			  IBV_QP_ACCESS_FLAGS))
-		return -1;
-	a = (struct ibv_qp_attr){
-		.qp_state = IBV_QPS_RTR,
-		.path_mtu = IBV_MTU_1024,
-		.dest_qp_num = dest_qpn,
-		.max_dest_rd_atomic = 1,
-		.min_rnr_timer = 12,
-		.ah_attr = {
-			.is_global = 1,
-			.grh = { .dgid = *gid, .sgid_index = gid_index, .hop_limit = 1 },
-			.port_num = 1,
-		},
-	};
-	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
-			  IBV_QP_DEST_QPN | IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
-			  IBV_QP_MIN_RNR_TIMER))
-		return -1;
-	/* Few retries: a WRITE into a revoked MR should fail, not linger. */
-	a = (struct ibv_qp_attr){
-		.qp_state = IBV_QPS_RTS,
-		.timeout = 14,
-		.retry_cnt = 1,
-		.rnr_retry = 1,
-		.max_rd_atomic = 1,
-	};
-	return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
-			     IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC);
-}
-
-/* An IPv4-mapped GID of port 1 (RoCE v2), or the first usable one. */
-static int odp_gid(union ibv_gid *gid)
-{
-	struct ibv_port_attr port;
-	int fallback = -1;
-
-	if (ibv_query_port(ib_ctx, 1, &port))
-		return -1;
-	for (int i = 0; i < port.gid_tbl_len; i++) {
-		if (ibv_query_gid(ib_ctx, 1, i, gid) || !gid->global.interface_id)
-			continue;
-		if (gid->raw[10] == 0xff && gid->raw[11] == 0xff)
-			return i;
-		if (fallback < 0)
-			fallback = i;
-	}
-	if (fallback >= 0 && ibv_query_gid(ib_ctx, 1, fallback, gid))
-		return -1;
-	return fallback;
-}
 
 /*
  * A new pair of queue pairs, connected to each other (those of a WRITE
@@ -309,9 +247,14 @@ static int odp_new_pair(struct ibv_cq *cq, union ibv_gid *gid, int gid_index)
 	for (int i = 0; i < 2; i++)
 		if (!(odp_qp[i] = ibv_create_qp(ib_pd, &qpa)))
 			goto fail;
+	/* Few retries: a WRITE into a revoked MR should fail, not linger. */
 	step = "ibv_modify_qp";
-	if (odp_connect(odp_qp[0], odp_qp[1]->qp_num, gid, gid_index) ||
-	    odp_connect(odp_qp[1], odp_qp[0]->qp_num, gid, gid_index))
+	errno = p2p_rc_connect(odp_qp[0], odp_qp[1]->qp_num, gid, gid_index,
+			       IBV_MTU_1024, ODP_ACCESS, 1);
+	if (!errno)
+		errno = p2p_rc_connect(odp_qp[1], odp_qp[0]->qp_num, gid,
+				       gid_index, IBV_MTU_1024, ODP_ACCESS, 1);
+	if (errno)
 		goto fail;
 	return 0;
 fail:
@@ -383,7 +326,7 @@ static int odp_writer(volatile char *map, size_t len, int fd, int sfd)
 	cq = src_mr ? ibv_create_cq(ib_ctx, 4, NULL, NULL, 0) : NULL;
 	if (!cq)
 		die("host MR/CQ");
-	gid_index = odp_gid(&gid);
+	gid_index = p2p_rc_pick_gid(ib_ctx, -1, &gid);
 	if (gid_index < 0)
 		die("no usable GID on port 1");
 	if (odp_new_pair(cq, &gid, gid_index))

@@ -51,6 +51,9 @@
 
 #include "p2p_pgmap_huge.h"
 #include "p2p_pgmap_placement.h"
+#include "p2p_rc_pair.h"
+
+#define RW_ACCESS (IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ)
 
 struct opts {
 	const char *dev;
@@ -236,29 +239,6 @@ static struct ibv_context *open_ibdev(const char *name)
 	return ctx;
 }
 
-/* The first usable GID of port 1, preferring an IPv4-mapped one (RoCE v2). */
-static int pick_gid(struct ibv_context *ctx, int want, union ibv_gid *gid)
-{
-	struct ibv_port_attr port;
-	int fallback = -1;
-
-	if (ibv_query_port(ctx, 1, &port))
-		return -1;
-	for (int i = 0; i < port.gid_tbl_len; i++) {
-		if (want >= 0 && i != want)
-			continue;
-		if (ibv_query_gid(ctx, 1, i, gid) || !gid->global.interface_id)
-			continue;
-		/* ::ffff:a.b.c.d */
-		if (want >= 0 || (gid->raw[10] == 0xff && gid->raw[11] == 0xff))
-			return i;
-		if (fallback < 0)
-			fallback = i;
-	}
-	if (fallback >= 0)
-		ibv_query_gid(ctx, 1, fallback, gid);
-	return fallback;
-}
 
 /*
  * The path MTU: --mtu, or the port's active MTU (which soft-RoCE derives
@@ -285,45 +265,6 @@ static enum ibv_mtu pick_mtu(struct ibv_context *ctx, int want)
 	return mtu_enum(want);
 }
 
-static int connect_qp(struct ibv_qp *qp, uint32_t dest_qpn, union ibv_gid *gid, int gid_index,
-		      enum ibv_mtu mtu)
-{
-	struct ibv_qp_attr a = {
-		.qp_state = IBV_QPS_INIT,
-		.port_num = 1,
-		.qp_access_flags = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
-				   IBV_ACCESS_REMOTE_READ,
-	};
-
-	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
-			  IBV_QP_ACCESS_FLAGS))
-		return -1;
-	a = (struct ibv_qp_attr){
-		.qp_state = IBV_QPS_RTR,
-		.path_mtu = mtu,
-		.dest_qp_num = dest_qpn,
-		.max_dest_rd_atomic = 1,
-		.min_rnr_timer = 12,
-		.ah_attr = {
-			.is_global = 1,
-			.grh = { .dgid = *gid, .sgid_index = gid_index, .hop_limit = 1 },
-			.port_num = 1,
-		},
-	};
-	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
-			  IBV_QP_DEST_QPN | IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
-			  IBV_QP_MIN_RNR_TIMER))
-		return -1;
-	a = (struct ibv_qp_attr){
-		.qp_state = IBV_QPS_RTS,
-		.timeout = 14,
-		.retry_cnt = 7,
-		.rnr_retry = 7,
-		.max_rd_atomic = 1,
-	};
-	return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
-			     IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC);
-}
 
 /* Post one RDMA operation from local (lmr) to remote (rmr) and wait for it. */
 static int rdma_op(struct ibv_qp *qp, struct ibv_cq *cq, enum ibv_wr_opcode op,
@@ -427,7 +368,7 @@ int main(int argc, char **argv)
 	const char *what;
 	union ibv_gid gid;
 	enum ibv_mtu mtu;
-	int fd = -1, gid_index, wrote, read_back, rc = 1;
+	int fd = -1, gid_index, wrote, read_back, err, rc = 1;
 
 	parse(argc, argv, &o);
 	what = o.anon ? "anonymous memory" : "device memory";
@@ -463,7 +404,7 @@ int main(int argc, char **argv)
 	ctx = open_ibdev(o.ibdev);
 	if (!ctx)
 		goto out;
-	gid_index = pick_gid(ctx, o.gid_index, &gid);
+	gid_index = p2p_rc_pick_gid(ctx, o.gid_index, &gid);
 	if (gid_index < 0) {
 		fprintf(stderr, "p2p_rdma_rw: no usable GID on port 1 of %s (is the netdev up?)\n",
 			ibv_get_device_name(ctx->device));
@@ -501,9 +442,12 @@ int main(int argc, char **argv)
 			strerror(errno));
 		goto out;
 	}
-	if (connect_qp(qa, qb->qp_num, &gid, gid_index, mtu) ||
-	    connect_qp(qb, qa->qp_num, &gid, gid_index, mtu)) {
-		perror("p2p_rdma_rw: connecting the queue pairs");
+	/* Each pair may be written to and read from by the other. */
+	err = p2p_rc_connect(qa, qb->qp_num, &gid, gid_index, mtu, RW_ACCESS, 7);
+	if (!err)
+		err = p2p_rc_connect(qb, qa->qp_num, &gid, gid_index, mtu, RW_ACCESS, 7);
+	if (err) {
+		fprintf(stderr, "p2p_rdma_rw: connecting the queue pairs: %s\n", strerror(err));
 		goto out;
 	}
 	if (o.anon)
