@@ -387,7 +387,7 @@ static __poll_t p2p_pgmap_poll(struct file *file, poll_table *wait)
 	struct p2p_pgmap_owner *owner = file->private_data;
 
 	poll_wait(file, &owner->pdm->poll_wait, wait);
-	return READ_ONCE(owner->pdm->dying) ? EPOLLHUP | EPOLLERR : 0;
+	return READ_ONCE(owner->pdm->hung_up) ? EPOLLHUP | EPOLLERR : 0;
 }
 
 /*
@@ -607,6 +607,7 @@ void p2p_pgmap_cdev_revoke(struct p2p_pgmap_dev *pdm)
 	 */
 	pgmap_revoke_pins(pdm->pgmap);
 #endif
+	WRITE_ONCE(pdm->hung_up, true);
 	wake_up_all(&pdm->poll_wait);
 	cdev_device_del(&pdm->cdev, &pdm->dev);
 

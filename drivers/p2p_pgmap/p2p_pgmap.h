@@ -142,8 +142,11 @@ struct p2p_pgmap_usage {
  * @lock: taken for reading by faults, mmap and readers of @pool, for
  *	writing by the move to dying and the pool's teardown
  * @dying: remove has started; no new mappings or folios
+ * @hung_up: every user mapping is zapped and long-term pins are revoked
+ *	where the kernel can: poll() reports the hang-up from then on, so
+ *	that nothing a user writes after seeing it reaches the memory
  * @gone: @pool is torn down
- * @poll_wait: poll() waiters, woken when @dying is set
+ * @poll_wait: poll() waiters, woken when @hung_up is set
  * @owners_lock: protects @owners
  * @owners: struct p2p_pgmap_owner list, one per open file (and per closed
  *	one whose memory pins still hold)
@@ -180,6 +183,7 @@ struct p2p_pgmap_dev {
 
 	struct rw_semaphore lock;	/* pool, dying: see above */
 	bool dying;
+	bool hung_up;
 	bool gone;
 	wait_queue_head_t poll_wait;
 

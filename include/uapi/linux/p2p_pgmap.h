@@ -23,8 +23,9 @@
  * When the device has no free memory, or the file holds the most the
  * module parameter file_limit allows, the access that needs new memory
  * gets SIGBUS; an mmap() longer than file_limit fails with ENOMEM. When
- * the device goes away, mappings are revoked (later accesses get SIGBUS)
- * and poll() reports POLLHUP | POLLERR.
+ * the device goes away, mappings are revoked (later accesses get SIGBUS),
+ * and so are RDMA registrations where the kernel can (the device's
+ * long_term_pins attribute says); then poll() reports POLLHUP | POLLERR.
  */
 #ifndef _UAPI_LINUX_P2P_PGMAP_H
 #define _UAPI_LINUX_P2P_PGMAP_H
