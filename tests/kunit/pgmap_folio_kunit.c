@@ -878,17 +878,7 @@ static void pgmap_revoke_test_teardown_revokes(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
 }
 #else
-static void pgmap_revoke_test_each_once(struct kunit *test)
-{
-	kunit_skip(test, "this kernel has no pgmap_revoke_pins() (our series, patches/0002)");
-}
-
-static void pgmap_revoke_test_removed_not_called(struct kunit *test)
-{
-	kunit_skip(test, "this kernel has no pgmap_revoke_pins() (our series, patches/0002)");
-}
-
-static void pgmap_revoke_test_teardown_revokes(struct kunit *test)
+static void pgmap_revoke_test_unavailable(struct kunit *test)
 {
 	kunit_skip(test, "this kernel has no pgmap_revoke_pins() (our series, patches/0002)");
 }
@@ -912,9 +902,13 @@ static struct kunit_case pgmap_folio_test_cases[] = {
 	KUNIT_CASE(pgmap_folio_test_large_split_back_and_reuse),
 	KUNIT_CASE(pgmap_folio_test_large_alloc_whole_and_exhaustion),
 	KUNIT_CASE(pgmap_folio_test_large_freed_while_remove_waits),
+#ifdef P2P_PGMAP_HAVE_PIN_REVOKERS
 	KUNIT_CASE(pgmap_revoke_test_each_once),
 	KUNIT_CASE(pgmap_revoke_test_removed_not_called),
 	KUNIT_CASE(pgmap_revoke_test_teardown_revokes),
+#else
+	KUNIT_CASE(pgmap_revoke_test_unavailable),
+#endif
 	{}
 };
 

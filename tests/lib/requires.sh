@@ -68,12 +68,17 @@ req_waited_pins() {
 	echo "remove does not wait for long-term pins here ($why)"
 	return 1
 }
-# req_odp: soft-RoCE (rxe0, set up here if the area has not) can register
-# on-demand-paging memory regions (rxe on 7.x with
+# rxe_has_odp: soft-RoCE (rxe0, set up here if the area has not) can
+# register on-demand-paging memory regions (rxe on 7.x with
 # CONFIG_INFINIBAND_ON_DEMAND_PAGING; not 6.1 or 6.12).
-req_odp() {
+rxe_has_odp() {
 	ibv_devices 2>/dev/null | grep -qw rxe0 || setup_rxe >/dev/null 2>&1
-	ibv_devinfo -v -d rxe0 2>/dev/null | grep -q ODP_SUPPORT && return 0
+	ibv_devinfo -v -d rxe0 2>/dev/null | grep -q ODP_SUPPORT
+}
+# req_odp: rxe0 has on-demand paging; req_no_odp: it has not (Debian's
+# 6.x), so a refusal of it is there to be explained.
+req_odp() {
+	rxe_has_odp && return 0
 	echo "rxe0 on $(uname -r) has no on-demand paging (no ODP_SUPPORT)"
 	return 1
 }
@@ -119,11 +124,8 @@ req_kernel_glob() {
 	echo "only for kernels $1"
 	return 1
 }
-# req_no_odp: rxe0 has no on-demand paging (Debian's 6.x), so a refusal of
-# it is there to be explained.
 req_no_odp() {
-	ibv_devices 2>/dev/null | grep -qw rxe0 || setup_rxe >/dev/null 2>&1
-	ibv_devinfo -v -d rxe0 2>/dev/null | grep -q ODP_SUPPORT || return 0
+	rxe_has_odp || return 0
 	echo "rxe0 on $(uname -r) has on-demand paging"
 	return 1
 }

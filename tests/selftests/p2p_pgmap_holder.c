@@ -29,7 +29,7 @@
  * and holds the pin alone: a departed user whose memory only the pin keeps.
  * It drops the pin on SIGUSR1 ("unpinned") and exits 0.
  *
- * With --mr --odp (see odp_writer()) the MR is an on-demand-paging one (no
+ * With --mr --odp (see rdma_writer()) the MR is an on-demand-paging one (no
  * pin), and the holder itself keeps RDMA WRITEs going into it, before and
  * after the device goes away, until SIGUSR1; then it deregisters and closes
  * everything, saying how each step went. --mr --writes does the same with a
@@ -196,13 +196,13 @@ static int hold_closed(volatile char *map, size_t len, int fd, int pin_fd,
  * revocable pinned) MR, in this process.
  * Two RC queue pairs of port 1, connected to each other, carry RDMA WRITEs
  * from a host buffer into the MR over the device memory, one at a time,
- * each waited for (at most ODP_WAIT_MS), about every 10 ms:
+ * each waited for (at most WRITER_WAIT_MS), about every 10 ms:
  *
  *   "placement: ..."  where the memory sits in the BAR (as p2p_rdma_rw);
  *   "ready PID"       registered, connected;
  *   "writing"         the first WRITE completed: traffic flows;
  *   "pollhup"         the device is going away; from now on the host
- *                     buffer holds ODP_AFTER bytes instead of ODP_BEFORE,
+ *                     buffer holds WRITER_AFTER bytes instead of WRITER_BEFORE,
  *                     so any of them in the BAR was written after this;
  *   "after pollhup: STATUS"
  *                     how the first WRITE posted after the hang-up ended
@@ -218,19 +218,19 @@ static int hold_closed(volatile char *map, size_t len, int fd, int pin_fd,
  * It exits 0 when every step did, the first WRITE after the hang-up failed
  * with an error completion and no later one succeeded; 1 otherwise.
  */
-#define ODP_WAIT_MS	10000
-#define ODP_ACCESS	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE)
-#define ODP_BEFORE	0xa1
-#define ODP_AFTER	0xb2
+#define WRITER_WAIT_MS	10000
+#define WRITER_ACCESS	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE)
+#define WRITER_BEFORE	0xa1
+#define WRITER_AFTER	0xb2
 
-static struct ibv_qp *odp_qp[2];
+static struct ibv_qp *writer_qp[2];
 
 /*
  * A new pair of queue pairs, connected to each other (those of a WRITE
  * that failed are in the error state). 0, or -1 with errno, after saying
  * which step failed.
  */
-static int odp_new_pair(struct ibv_cq *cq, union ibv_gid *gid, int gid_index)
+static int writer_new_pair(struct ibv_cq *cq, union ibv_gid *gid, int gid_index)
 {
 	struct ibv_qp_init_attr qpa = {
 		.qp_type = IBV_QPT_RC, .send_cq = cq, .recv_cq = cq,
@@ -239,21 +239,21 @@ static int odp_new_pair(struct ibv_cq *cq, union ibv_gid *gid, int gid_index)
 	const char *step = "ibv_destroy_qp";
 
 	for (int i = 0; i < 2; i++) {
-		if (odp_qp[i] && ibv_destroy_qp(odp_qp[i]))
+		if (writer_qp[i] && ibv_destroy_qp(writer_qp[i]))
 			goto fail;
-		odp_qp[i] = NULL;
+		writer_qp[i] = NULL;
 	}
 	step = "ibv_create_qp";
 	for (int i = 0; i < 2; i++)
-		if (!(odp_qp[i] = ibv_create_qp(ib_pd, &qpa)))
+		if (!(writer_qp[i] = ibv_create_qp(ib_pd, &qpa)))
 			goto fail;
 	/* Few retries: a WRITE into a revoked MR should fail, not linger. */
 	step = "ibv_modify_qp";
-	errno = p2p_rc_connect(odp_qp[0], odp_qp[1]->qp_num, gid, gid_index,
-			       IBV_MTU_1024, ODP_ACCESS, 1);
+	errno = p2p_rc_connect(writer_qp[0], writer_qp[1]->qp_num, gid, gid_index,
+			       IBV_MTU_1024, WRITER_ACCESS, 1);
 	if (!errno)
-		errno = p2p_rc_connect(odp_qp[1], odp_qp[0]->qp_num, gid,
-				       gid_index, IBV_MTU_1024, ODP_ACCESS, 1);
+		errno = p2p_rc_connect(writer_qp[1], writer_qp[0]->qp_num, gid,
+				       gid_index, IBV_MTU_1024, WRITER_ACCESS, 1);
 	if (errno)
 		goto fail;
 	return 0;
@@ -272,10 +272,10 @@ static void nap_ms(long ms)
 
 /*
  * One RDMA WRITE of the whole buffer into the MR, waited for: its status,
- * or -1 when it did not complete within ODP_WAIT_MS (or could not be
+ * or -1 when it did not complete within WRITER_WAIT_MS (or could not be
  * posted).
  */
-static int odp_write(struct ibv_cq *cq, struct ibv_mr *src, size_t len)
+static int writer_write(struct ibv_cq *cq, struct ibv_mr *src, size_t len)
 {
 	struct ibv_sge sge = { (uintptr_t)src->addr, (uint32_t)len, src->lkey };
 	struct ibv_send_wr wr = {
@@ -285,9 +285,9 @@ static int odp_write(struct ibv_cq *cq, struct ibv_mr *src, size_t len)
 	}, *bad;
 	struct ibv_wc wc;
 
-	if (ibv_post_send(odp_qp[0], &wr, &bad))
+	if (ibv_post_send(writer_qp[0], &wr, &bad))
 		return -1;
-	for (int waited = 0; waited < ODP_WAIT_MS; waited++) {
+	for (int waited = 0; waited < WRITER_WAIT_MS; waited++) {
 		int n = ibv_poll_cq(cq, 1, &wc);
 
 		if (n < 0)
@@ -299,12 +299,12 @@ static int odp_write(struct ibv_cq *cq, struct ibv_mr *src, size_t len)
 	return -1;
 }
 
-static const char *odp_status(int status)
+static const char *writer_status(int status)
 {
 	return status < 0 ? "no completion" : ibv_wc_status_str(status);
 }
 
-static int odp_writer(volatile char *map, size_t len, int fd, int sfd)
+static int rdma_writer(volatile char *map, size_t len, int fd, int sfd)
 {
 	long writes = 0, retries = 0, retries_ok = 0;
 	volatile long bad = 0;	/* kept across the SIGBUS longjmp */
@@ -321,7 +321,7 @@ static int odp_writer(volatile char *map, size_t len, int fd, int sfd)
 	src = aligned_alloc(4096, len);
 	if (!src)
 		die("host buffer");
-	memset(src, ODP_BEFORE, len);
+	memset(src, WRITER_BEFORE, len);
 	src_mr = ibv_reg_mr(ib_pd, src, len, IBV_ACCESS_LOCAL_WRITE);
 	cq = src_mr ? ibv_create_cq(ib_ctx, 4, NULL, NULL, 0) : NULL;
 	if (!cq)
@@ -329,7 +329,7 @@ static int odp_writer(volatile char *map, size_t len, int fd, int sfd)
 	gid_index = p2p_rc_pick_gid(ib_ctx, -1, &gid);
 	if (gid_index < 0)
 		die("no usable GID on port 1");
-	if (odp_new_pair(cq, &gid, gid_index))
+	if (writer_new_pair(cq, &gid, gid_index))
 		die("queue pairs");
 	printf("ready %d\n", getpid());
 	fflush(stdout);
@@ -347,20 +347,20 @@ static int odp_writer(volatile char *map, size_t len, int fd, int sfd)
 			break;
 		if (!hup && (pfd[0].revents & POLLHUP)) {
 			hup = 1;
-			memset(src, ODP_AFTER, len);
+			memset(src, WRITER_AFTER, len);
 			say("pollhup");
 		}
-		status = odp_write(cq, src_mr, len);
+		status = writer_write(cq, src_mr, len);
 		if (!hup) {
 			/* A failure here raced with the revoke: see the next round. */
 			if (status == IBV_WC_SUCCESS && !writes++)
 				say("writing");
-			else if (status != IBV_WC_SUCCESS && odp_new_pair(cq, &gid, gid_index))
+			else if (status != IBV_WC_SUCCESS && writer_new_pair(cq, &gid, gid_index))
 				die("queue pairs");
 			continue;
 		}
 		if (!after++) {
-			snprintf(line, sizeof(line), "after pollhup: %s", odp_status(status));
+			snprintf(line, sizeof(line), "after pollhup: %s", writer_status(status));
 			say(line);
 			if (status == IBV_WC_SUCCESS || status < 0)
 				bad++;
@@ -379,7 +379,7 @@ static int odp_writer(volatile char *map, size_t len, int fd, int sfd)
 			bad++;
 			break;
 		}
-		if (status != IBV_WC_SUCCESS && odp_new_pair(cq, &gid, gid_index)) {
+		if (status != IBV_WC_SUCCESS && writer_new_pair(cq, &gid, gid_index)) {
 			say("no new queue pairs");
 			bad++;
 			break;
@@ -398,7 +398,7 @@ static int odp_writer(volatile char *map, size_t len, int fd, int sfd)
 		say("dereg ok");
 	}
 	ib_mr = NULL;
-	if ((odp_qp[1] && ibv_destroy_qp(odp_qp[1])) || (odp_qp[0] && ibv_destroy_qp(odp_qp[0])) ||
+	if ((writer_qp[1] && ibv_destroy_qp(writer_qp[1])) || (writer_qp[0] && ibv_destroy_qp(writer_qp[0])) ||
 	    ibv_destroy_cq(cq) ||
 	    ibv_dereg_mr(src_mr) || ibv_dealloc_pd(ib_pd) || ibv_close_device(ib_ctx)) {
 		perror("p2p_pgmap_holder: closing the RDMA device");
@@ -503,7 +503,7 @@ int main(int argc, char **argv)
 	if (p2p_pgmap_print_huge(stdout, fd, (void *)map, pages * page))
 		die("P2P_PGMAP_IOC_INFO");
 	if (writes)
-		return odp_writer(map, pages * page, fd, sfd);
+		return rdma_writer(map, pages * page, fd, sfd);
 	printf("ready %d\n", getpid());
 	fflush(stdout);
 	if (touch)
