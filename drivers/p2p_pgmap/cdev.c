@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * /dev/p2p_pgmapN: mmap of device memory, poll for hang-up, ioctls for
- * information and placement.
+ * information, placement and giving memory back.
  *
- * Each open file owns memory of its own (owner.c): mmap offsets are
- * offsets into it. Mappings are MAP_SHARED. Folios are taken and inserted
+ * Each open file owns memory of its own (owner.c), which lives as long as
+ * the file: mmap offsets are offsets into it, and a fault maps what the
+ * file has at that offset, or takes new memory for it. Mappings are
+ * MAP_SHARED. Folios are taken and inserted
  * at fault time, never at mmap time: a page inserted by ->mmap() sits in
  * page tables before the VMA is linked into the file's address space, where
  * a concurrent remove's unmap_mapping_range() cannot see it. A fault, by
@@ -16,7 +18,9 @@
  *
  * Large folios (7.x): an aligned 2 MiB of a file is one PMD-order folio,
  * mapped with one PMD by ->huge_fault() where the VMA covers it, with PTEs
- * otherwise. ->get_unmapped_area() places mappings of 2 MiB and more on a
+ * otherwise. The file keeps its folios, so a huge mapping that core mm
+ * splits or zaps (partial munmap(), MADV_DONTNEED, mremap()) just faults
+ * back in, with PTEs where the VMA no longer covers the 2 MiB. ->get_unmapped_area() places mappings of 2 MiB and more on a
  * 2 MiB boundary matching their file offset, so a plain mmap() gets PMDs.
  * Such a VMA is not VM_MIXEDMAP: the core treats a huge mapping in a
  * VM_MIXEDMAP VMA as special (no reference, no rmap) and would leak the
@@ -161,10 +165,8 @@ static vm_fault_t p2p_pgmap_insert_batch(struct vm_fault *vmf,
 /*
  * New memory for the faulting page of the file and the pages after it, up
  * to the next P2P_PGMAP_FAULT_BATCH boundary of the file or the end of the
- * VMA, mapped in one go. owner.c zeroes it before any page can be mapped.
- * Afterwards the driver drops its own references on every path: the page
- * tables (and any pins taken through them) hold the only ones, and a folio
- * none of whose pages could be inserted goes straight back to the pool.
+ * VMA, mapped in one go. It comes zeroed, and the file holds it: a page
+ * that could not be mapped now is mapped by its next fault.
  */
 static vm_fault_t p2p_pgmap_fault_new(struct p2p_pgmap_owner *owner,
 				      struct vm_fault *vmf)
@@ -175,7 +177,6 @@ static vm_fault_t p2p_pgmap_fault_new(struct p2p_pgmap_owner *owner,
 	unsigned long batch_end = round_up(pgoff + 1, P2P_PGMAP_FAULT_BATCH);
 	unsigned long vma_end = pgoff + ((vma->vm_end - vmf->address) >> PAGE_SHIFT);
 	unsigned long nr;
-	vm_fault_t ret;
 	int got;
 
 	nr = min3(batch_end, vma_end, (unsigned long)(pdm->size >> PAGE_SHIFT)) - pgoff;
@@ -196,15 +197,13 @@ static vm_fault_t p2p_pgmap_fault_new(struct p2p_pgmap_owner *owner,
 	if (got < 0)
 		return VM_FAULT_SIGBUS;
 
-	ret = p2p_pgmap_insert_batch(vmf, owner->fault_pages, got);
-	pgmap_release_folios(owner->fault_folios, owner->nr_fault_folios);
-	return ret;
+	return p2p_pgmap_insert_batch(vmf, owner->fault.pages, got);
 }
 
 /*
- * A page of the file that has memory (mapped elsewhere, or pinned) is
- * mapped again, one page at a time: sharing is rare, and its neighbours
- * may have no memory yet. One that has none gets new memory.
+ * A page of the file that has memory (touched before, through this mapping
+ * or another) is mapped again, one page at a time; one that has none gets
+ * new memory.
  */
 static vm_fault_t p2p_pgmap_fault(struct vm_fault *vmf)
 {
@@ -222,12 +221,10 @@ static vm_fault_t p2p_pgmap_fault(struct vm_fault *vmf)
 
 	mutex_lock(&owner->lock);
 	page = p2p_pgmap_owner_page(owner, vmf->pgoff);
-	if (page) {
+	if (page)
 		ret = p2p_pgmap_insert(vmf, vmf->address, page);
-		folio_put(page_folio(page));
-	} else {
+	else
 		ret = p2p_pgmap_fault_new(owner, vmf);
-	}
 	mutex_unlock(&owner->lock);
 	up_read(&pdm->lock);
 	return ret;
@@ -239,6 +236,11 @@ static vm_fault_t p2p_pgmap_fault(struct vm_fault *vmf)
  * one PMD-order folio, new or the file's already, mapped with one PMD.
  * Anything else (part of that 2 MiB has memory of smaller folios, the pool
  * has no aligned 2 MiB free, the file limit) falls back to PTE faults.
+ *
+ * PMD or PTEs is decided under the file's lock: every page table of the
+ * file's VMAs is made by its PTE faults (get_locked_pte() in the insert),
+ * which hold that lock too, so one made since this fault began is seen
+ * here and the PMD is never put over it.
  */
 static vm_fault_t p2p_pgmap_huge_fault(struct vm_fault *vmf, unsigned int order)
 {
@@ -251,6 +253,7 @@ static vm_fault_t p2p_pgmap_huge_fault(struct vm_fault *vmf, unsigned int order)
 	vm_fault_t ret = VM_FAULT_FALLBACK;
 	struct folio *folio;
 	struct page *page;
+	pmd_t pmd;
 
 	if (order != PMD_ORDER || haddr < vma->vm_start ||
 	    haddr + PMD_SIZE > vma->vm_end || !IS_ALIGNED(pgoff, HPAGE_PMD_NR))
@@ -263,35 +266,25 @@ static vm_fault_t p2p_pgmap_huge_fault(struct vm_fault *vmf, unsigned int order)
 		return VM_FAULT_FALLBACK;
 	}
 	mutex_lock(&owner->lock);
+	pmd = pmdp_get_lockless(vmf->pmd);
+	if (!pmd_none(pmd) && !pmd_trans_huge(pmd))
+		goto out;	/* a page table: PTEs it is */
 	page = p2p_pgmap_owner_page(owner, pgoff);
 	if (page) {
 		folio = page_folio(page);
 		if (folio_order(folio) == PMD_ORDER && folio_page(folio, 0) == page)
 			ret = vmf_insert_folio_pmd(vmf, folio, write);
-		folio_put(folio);
 	} else if (p2p_pgmap_owner_alloc(owner, pgoff, HPAGE_PMD_NR,
 					 PGMAP_ALLOC_WHOLE) > 0) {
-		folio = owner->fault_folios[0];
-		if (owner->nr_fault_folios == 1)
-			ret = vmf_insert_folio_pmd(vmf, folio, write);
-		pgmap_release_folios(owner->fault_folios, owner->nr_fault_folios);
+		/* The file keeps it: PTE faults map it if it is not one folio. */
+		if (owner->fault.nr_folios == 1)
+			ret = vmf_insert_folio_pmd(vmf, owner->fault.folios[0],
+						   write);
 	}
+out:
 	mutex_unlock(&owner->lock);
 	up_read(&pdm->lock);
 	return ret;
-}
-
-/*
- * The kernel is about to split the VMA at @addr; a huge mapping across
- * @addr will be zapped whole. Keep its folio for the file (owner.c).
- */
-static int p2p_pgmap_may_split(struct vm_area_struct *vma, unsigned long addr)
-{
-	if (addr & ~PMD_MASK)
-		p2p_pgmap_owner_keep(vma->vm_file->private_data,
-				     vma->vm_pgoff +
-				     ((addr - vma->vm_start) >> PAGE_SHIFT));
-	return 0;
 }
 #endif
 
@@ -299,7 +292,6 @@ static const struct vm_operations_struct p2p_pgmap_vm_ops = {
 	.fault = p2p_pgmap_fault,
 #ifdef P2P_PGMAP_LARGE_FOLIOS
 	.huge_fault = p2p_pgmap_huge_fault,
-	.may_split = p2p_pgmap_may_split,
 #endif
 };
 
@@ -333,7 +325,8 @@ static int p2p_pgmap_check_vma(struct p2p_pgmap_dev *pdm,
 				     (u64)vma->vm_pgoff << PAGE_SHIFT, pdm->size);
 		return -EINVAL;
 	}
-	if (limit && len > limit) {
+	/* A limit below one page allows no mapping, as at fault time. */
+	if (limit && len > round_down(limit, PAGE_SIZE)) {
 		dev_info_ratelimited(&pdm->dev, "%s[%d]: fail, mapping %#lx bytes, more than one file may hold (file_limit %#lx)\n",
 				     current->comm, task_tgid_nr(current), len,
 				     limit);
@@ -424,10 +417,11 @@ static long p2p_pgmap_ioctl_info(struct p2p_pgmap_owner *owner,
 			info.flags |= P2P_PGMAP_INFO_LARGE_FOLIOS;
 		info.free_bytes = pgmap_folio_pool_free_bytes(pdm->pool);
 		info.folios_in_use = pgmap_folios_in_use(pdm->pool);
-		p2p_pgmap_dev_usage(pdm, &dev);
-		p2p_pgmap_owner_usage(owner, &file);
 	}
 	up_read(&pdm->lock);
+	/* Under each file's lock, whose references keep its folios. */
+	p2p_pgmap_dev_usage(pdm, &dev);
+	p2p_pgmap_owner_usage(owner, &file);
 	info.mapped_bytes = dev.mapped;
 	info.pinned_only_bytes = dev.pinned_only;
 	info.file_held_bytes = file.held;
@@ -449,6 +443,8 @@ static long p2p_pgmap_ioctl(struct file *file, unsigned int cmd,
 		return p2p_pgmap_ioctl_info(owner, cmd, (void __user *)arg);
 	if (cmd == P2P_PGMAP_IOC_PLACEMENT)
 		return p2p_pgmap_owner_placement(owner, (void __user *)arg);
+	if (cmd == P2P_PGMAP_IOC_PUNCH_HOLE)
+		return p2p_pgmap_owner_punch(owner, (void __user *)arg);
 	return -ENOTTY;
 }
 
@@ -579,7 +575,7 @@ int p2p_pgmap_cdev_add(struct p2p_pgmap_dev *pdm)
  * @pdm: the device
  *
  * Refuses new mappings, folios and opens, zaps every user mapping (later
- * accesses get SIGBUS), revokes long-term pins where the kernel can (RDMA
+ * accesses get SIGBUS), makes every open file let go of its memory, revokes long-term pins where the kernel can (RDMA
  * MRs then fail with an access error), wakes poll() waiters with
  * POLLHUP | POLLERR, removes the device node and, if folios are still
  * referenced, starts reporting whose memory they are. The caller then
@@ -594,10 +590,16 @@ void p2p_pgmap_cdev_revoke(struct p2p_pgmap_dev *pdm)
 	up_write(&pdm->lock);
 
 	unmap_mapping_range(pdm->inode->i_mapping, 0, 0, 1);
-	/* Folios kept across splits: no longer mapped, not to be waited for. */
+	/*
+	 * Open files let go of their memory: remove waits for mappings and
+	 * pins, never for a file a process keeps open.
+	 */
 	mutex_lock(&pdm->owners_lock);
-	list_for_each_entry(owner, &pdm->owners, node)
-		p2p_pgmap_owner_drop_kept(owner);
+	list_for_each_entry(owner, &pdm->owners, node) {
+		mutex_lock(&owner->lock);
+		p2p_pgmap_owner_drop_all(owner);
+		mutex_unlock(&owner->lock);
+	}
 	mutex_unlock(&pdm->owners_lock);
 #ifdef P2P_PGMAP_PINS_REVOCABLE
 	/*

@@ -160,14 +160,17 @@ static inline void pgmap_compat_call_free(const struct dev_pagemap_ops *ops,
 #endif
 
 /*
- * The per-CPU system workqueue: system_wq until it was renamed
- * system_percpu_wq in 6.17; 7.x warns once about work queued on the old
- * name.
+ * The per-CPU and the unbound system workqueues: system_wq and
+ * system_unbound_wq until they were renamed system_percpu_wq and
+ * system_dfl_wq in 6.17; 7.x warns once about work queued on the old
+ * names.
  */
 #if P2P_PGMAP_KERNEL_AT_LEAST(6, 17)
 #define pgmap_compat_system_wq	system_percpu_wq
+#define pgmap_compat_unbound_wq	system_dfl_wq
 #else
 #define pgmap_compat_system_wq	system_wq
+#define pgmap_compat_unbound_wq	system_unbound_wq
 #endif
 
 /*

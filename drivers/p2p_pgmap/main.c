@@ -141,6 +141,7 @@ static int p2p_pgmap_pick_range(struct pci_dev *pdev, struct p2p_pgmap_dev *pdm)
 		return -EINVAL;
 	}
 	pdm->bar_offset = offset;
+	pdm->phys_start = pci_resource_start(pdev, pdm->bar) + offset;
 	pdm->size = size ? size : bar_len - offset;
 	if (pdm->size > bar_len - offset) {
 		pci_err(pdev, "offset %#lx + size %#lx is beyond BAR %d (%pa bytes)\n",
@@ -505,6 +506,12 @@ static int p2p_pgmap_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		pdm->pool = NULL;
 		return err;
 	}
+	/*
+	 * The BAR holds whatever it held, and freed memory what its last
+	 * user left: the pool zeroes free memory in the background, so that
+	 * a fault mostly finds it zeroed already.
+	 */
+	pgmap_folio_pool_zero_freed(pdm->pool, p2p_pgmap_zero);
 
 	err = p2p_pgmap_cdev_add(pdm);
 	if (err)

@@ -2,50 +2,50 @@
 /*
  * The device memory of each open file of /dev/p2p_pgmapN.
  *
- * An open file is an owner: its mmap offsets name memory of its own. A
- * fault on a page of the file that has no memory takes a run of free
- * folios from the pool (pgmap_alloc_folios(): as contiguous, and as
- * aligned to the file offset, as the pool allows), zeroes it and records
- * it as an extent of the file. Every mapping of that page through the same
- * file (another VMA, a child after fork(), a process that got the fd over a
- * Unix socket) finds the extent and shares the folio; no other file can
- * reach it, since no other file's map points at it.
+ * An open file is an owner: its mmap offsets name memory of its own, as
+ * the pages of a memfd do. A fault on a page of the file that has no
+ * memory takes a run of free, zeroed folios from the pool
+ * (pgmap_alloc_folios(): as contiguous, and as aligned to the file offset,
+ * as the pool allows) and enters each folio in the file's map. Every
+ * mapping of that page through the same file (another VMA, a child after
+ * fork(), a process that got the fd over a Unix socket) finds it there and
+ * shares the folio; no other file can reach it, since no other file's map
+ * holds it.
  *
- * The memory of a file lives while it is mapped or pinned. When the last
- * reference of a folio goes, the pgmap's free callback calls
- * p2p_pgmap_folio_freed() before handing the folio back to the pool: the
- * folio is then no longer the file's, and the next touch of that page takes
- * new, zeroed memory. A folio that only a pin holds once its file is closed
- * is in no map that any fault consults: it belongs to nobody and goes back
- * to the pool when the pin goes.
+ * The file holds one reference on each folio of its map, from the fault
+ * that took it until the file is released (every fd closed and every
+ * mapping gone), the user gives the range back (P2P_PGMAP_IOC_PUNCH_HOLE),
+ * or the device is removed. Page tables and pins hold references of their
+ * own. So core mm may drop any PTE or PMD at any time (munmap(),
+ * MADV_DONTNEED, the split of a huge mapping, mremap(), an exiting child)
+ * and the next fault finds the same bytes, as it would in the page cache.
+ * When the last reference of a folio goes, the pgmap's free callback calls
+ * p2p_pgmap_folio_freed() and hands the folio back to the pool, which
+ * zeroes it before anyone gets it again. A folio that only a pin holds
+ * once its file has let go of it is in no map: it belongs to nobody and
+ * goes back to the pool when the pin goes.
  *
- * Large folios (7.x): an extent may hold folios of several orders; the
- * first page of each points at the extent, and the extent counts pages.
- * The kernel zaps a huge mapping that a partial munmap(), mprotect() or
- * mremap() splits, and drops its reference: the folio, still mapped in
- * part by the VMA, would go back to the pool and the rest of the mapping
- * would find new, zeroed memory. So the split (->may_split()) keeps the
- * folio for its file until the file is closed or the device removed; the
- * next touch maps its pages again, with their bytes.
+ * The map is a maple tree with one entry per folio, over the folio's pages
+ * of the file: a 2 MiB folio is one entry, not 512.
  *
- * Lifetimes: each folio of an extent holds the extent (zone_device_data
- * points at it), each extent holds its owner, and so does the open file.
- * An owner thus outlives its file while pins hold memory it took, so the
- * remove report and the owners file can still name the process.
+ * Lifetimes: each folio the file took holds the owner (zone_device_data
+ * points at it) until it is freed, and so does the open file. An owner
+ * thus outlives its file while pins hold memory it took, so the remove
+ * report and the owners file can still name the process.
  *
- * Locking: owner->lock serialises one file's faults, so files never wait on
- * each other's zeroing. The map is an xarray with interrupt-safe locking,
- * since the free callback, which may run in any context, erases the entries
- * of a dead extent. Extents are freed after an RCU grace period: lookups
- * and the usage walk read them under RCU.
+ * Locking: owner->lock serialises one file's faults and every change of
+ * its map, so files never wait on each other. The folios in the map are
+ * held by the file: whoever holds owner->lock may use them without a
+ * reference of its own. The maple tree's own lock and RCU cover its
+ * nodes.
  */
+#include <linux/maple_tree.h>
 #include <linux/moduleparam.h>
 #include <linux/pgmap_folio.h>
 #include <linux/rcupdate.h>
 #include <linux/slab.h>
 #include <linux/sysfs.h>
 #include <linux/uaccess.h>
-#include <linux/xarray.h>
 #include <uapi/linux/p2p_pgmap.h>
 
 #include "compat.h"
@@ -65,6 +65,9 @@ static struct workqueue_struct *p2p_pgmap_owner_wq;
 /* At most this many ranges per P2P_PGMAP_IOC_PLACEMENT call are written. */
 #define P2P_PGMAP_PLACEMENT_MAX	4096
 
+/* Folios whose file reference one step of p2p_pgmap_owner_drop_all() drops. */
+#define P2P_PGMAP_DROP_BATCH	64
+
 /* A line of the owners file (see p2p_pgmap_owners_show()). */
 #define P2P_PGMAP_OWNER_LINE "pid=%d file=%s held=%llu mapped=%llu pinned=%llu comm=%s\n"
 
@@ -77,10 +80,9 @@ static void p2p_pgmap_owner_free(struct work_struct *work)
 	mutex_lock(&pdm->owners_lock);
 	list_del(&owner->node);
 	mutex_unlock(&pdm->owners_lock);
-	xa_destroy(&owner->map);
-	xa_destroy(&owner->kept);
-	kfree(owner->fault_pages);
-	kfree(owner->fault_folios);
+	mtree_destroy(&owner->map);
+	kfree(owner->fault.pages);
+	kfree(owner->fault.folios);
 	kfree(owner);
 	put_device(&pdm->dev);
 }
@@ -126,13 +128,13 @@ struct p2p_pgmap_owner *p2p_pgmap_owner_create(struct p2p_pgmap_dev *pdm)
 	owner = kzalloc_obj(*owner, GFP_KERNEL);
 	if (!owner)
 		return NULL;
-	owner->fault_folios = kcalloc(P2P_PGMAP_FAULT_BATCH,
-				      sizeof(*owner->fault_folios), GFP_KERNEL);
-	owner->fault_pages = kcalloc(P2P_PGMAP_FAULT_BATCH,
-				     sizeof(*owner->fault_pages), GFP_KERNEL);
-	if (!owner->fault_folios || !owner->fault_pages) {
-		kfree(owner->fault_pages);
-		kfree(owner->fault_folios);
+	owner->fault.folios = kcalloc(P2P_PGMAP_FAULT_BATCH,
+				      sizeof(*owner->fault.folios), GFP_KERNEL);
+	owner->fault.pages = kcalloc(P2P_PGMAP_FAULT_BATCH,
+				     sizeof(*owner->fault.pages), GFP_KERNEL);
+	if (!owner->fault.folios || !owner->fault.pages) {
+		kfree(owner->fault.pages);
+		kfree(owner->fault.folios);
 		kfree(owner);
 		return NULL;
 	}
@@ -142,8 +144,7 @@ struct p2p_pgmap_owner *p2p_pgmap_owner_create(struct p2p_pgmap_dev *pdm)
 	owner->tgid = task_tgid_nr(current);
 	get_task_comm(owner->comm, current);
 	mutex_init(&owner->lock);
-	xa_init_flags(&owner->map, XA_FLAGS_LOCK_IRQ);
-	xa_init(&owner->kept);
+	mt_init(&owner->map);
 	atomic_long_set(&owner->nr_held, 0);
 	INIT_WORK(&owner->free_work, p2p_pgmap_owner_free);
 
@@ -155,82 +156,38 @@ struct p2p_pgmap_owner *p2p_pgmap_owner_create(struct p2p_pgmap_dev *pdm)
 }
 
 /**
- * p2p_pgmap_owner_close - the file of an owner is closed
+ * p2p_pgmap_owner_close - the file of an owner is released
  * @owner: the owner
  *
- * Its mappings are gone (they hold the file). What pins still hold stays
+ * Its last fd is closed and its last mapping gone (mappings hold the
+ * file): it lets go of all its memory. What pins still hold stays
  * accounted to it until freed; then the owner goes too.
  */
 void p2p_pgmap_owner_close(struct p2p_pgmap_owner *owner)
 {
+	mutex_lock(&owner->lock);
 	WRITE_ONCE(owner->closed, true);
-	p2p_pgmap_owner_drop_kept(owner);
+	p2p_pgmap_owner_drop_all(owner);
+	mutex_unlock(&owner->lock);
 	p2p_pgmap_owner_put(owner);
 }
 
-/**
- * p2p_pgmap_owner_keep - keep a large folio across a split of its mapping
- * @owner: the file's owner
- * @pgoff: a page of the file where a mapping is about to be split
- *
- * If the page's memory is a large folio, the file keeps a reference on it
- * until p2p_pgmap_owner_drop_kept(): the split unmaps the whole folio,
- * which must not go back to the pool while the VMA still maps part of it.
- *
- * Context: mmap_lock held for writing.
+/*
+ * The folio of the map whose pages include @pgoff, or the first one after
+ * it up to @last; its first page of the file in *@start. Under owner->lock.
  */
-void p2p_pgmap_owner_keep(struct p2p_pgmap_owner *owner, pgoff_t pgoff)
+static struct folio *p2p_pgmap_map_find(struct p2p_pgmap_owner *owner,
+					pgoff_t pgoff, pgoff_t last,
+					pgoff_t *start)
 {
-	struct p2p_pgmap_dev *pdm = owner->pdm;
+	MA_STATE(mas, &owner->map, pgoff, pgoff);
 	struct folio *folio;
-	struct page *page;
-	pgoff_t first;
 
-	down_read(&pdm->lock);
-	if (pdm->dying)
-		goto out;
-	mutex_lock(&owner->lock);
-	page = p2p_pgmap_owner_page(owner, pgoff);
-	if (page) {
-		folio = page_folio(page);
-		first = pgoff - folio_page_idx(folio, page);
-		/* Kept already, or small: the split takes nothing away. */
-		if (!folio_test_large(folio) ||
-		    xa_insert(&owner->kept, first, folio, GFP_KERNEL))
-			folio_put(folio);
-	}
-	mutex_unlock(&owner->lock);
-out:
-	up_read(&pdm->lock);
-}
-
-/**
- * p2p_pgmap_owner_drop_kept - drop the folios a file kept across splits
- * @owner: the file's owner
- *
- * At close, and at remove (which must not wait for an open file that only
- * maps memory).
- */
-void p2p_pgmap_owner_drop_kept(struct p2p_pgmap_owner *owner)
-{
-	struct folio *folio;
-	unsigned long idx;
-
-	xa_for_each(&owner->kept, idx, folio) {
-		folio = xa_erase(&owner->kept, idx);
-		if (folio)
-			folio_put(folio);
-	}
-}
-
-/* The page of @ext that holds page @pgoff of its file. */
-static struct page *p2p_pgmap_extent_page(struct p2p_pgmap_extent *ext,
-					  pgoff_t pgoff)
-{
-	struct dev_pagemap *pgmap = ext->owner->pdm->pgmap;
-
-	return pfn_to_page(PHYS_PFN(pgmap->range.start) + ext->first +
-			   (pgoff - ext->pgoff));
+	rcu_read_lock();
+	folio = mas_find(&mas, last);
+	*start = mas.index;
+	rcu_read_unlock();
+	return folio;
 }
 
 /**
@@ -238,53 +195,185 @@ static struct page *p2p_pgmap_extent_page(struct p2p_pgmap_extent *ext,
  * @owner: the file's owner
  * @pgoff: page index into the file
  *
- * Context: the device's lock held for reading, with a live pool.
- * Return: the page, with a new reference on its folio that the caller
- * owns, or NULL when the page has no memory (never touched, or given back
- * since).
+ * Context: @owner->lock held; the file's reference keeps the page's folio
+ * while it is.
+ * Return: the page, or NULL when the page has no memory (never touched,
+ * or given back since).
  */
 struct page *p2p_pgmap_owner_page(struct p2p_pgmap_owner *owner,
 				  pgoff_t pgoff)
 {
-	struct p2p_pgmap_extent *ext;
-	struct folio *folio = NULL;
-	struct page *page = NULL;
+	struct folio *folio;
+	pgoff_t start;
 
-	rcu_read_lock();
-	ext = xa_load(&owner->map, pgoff);
-	if (ext) {
-		folio = pgmap_folio_try_get(owner->pdm->pool,
-					    (u64)(ext->first + pgoff - ext->pgoff) <<
-					    PAGE_SHIFT);
-		/* Freed since, and taken again for another extent. */
-		if (folio && p2p_compat_folio_zdd(folio) != ext) {
-			folio_put(folio);
-			folio = NULL;
-		}
-		if (folio)
-			page = p2p_pgmap_extent_page(ext, pgoff);
-	}
-	rcu_read_unlock();
-	return page;
+	lockdep_assert_held(&owner->lock);
+	folio = p2p_pgmap_map_find(owner, pgoff, pgoff, &start);
+	return folio ? folio_page(folio, pgoff - start) : NULL;
 }
 
 /*
- * Zero device memory through the kernel's map of the BAR, which is
- * uncached: with plain 8-byte stores, the widest a CPU issues there outside
- * vector registers. String stores gain nothing on uncached memory (the
- * rep stosb of clear_page() even goes out a byte at a time), and emulators
- * run them an iteration at a time. WRITE_ONCE() keeps the compiler from
- * turning the loop back into a memset().
+ * Drop the file's reference on @folio, whose pages of the file begin at
+ * @start, and take it out of the map. Under owner->lock. Returns 0, or
+ * -ENOMEM when the map could not be changed (the folio stays the file's).
  */
-static void p2p_pgmap_zero(void *addr, size_t len)
+static int p2p_pgmap_map_drop(struct p2p_pgmap_owner *owner,
+			      struct folio *folio, pgoff_t start)
 {
-	u64 *word = addr, *end = addr + len;
+	mtree_erase(&owner->map, start);
+	/* An erase that splits a node may need memory, and not get it. */
+	if (mtree_load(&owner->map, start) == folio)
+		return -ENOMEM;
+	folio_put(folio);
+	return 0;
+}
 
-	while (word < end) {
+/**
+ * p2p_pgmap_owner_drop_all - a file lets go of all its memory
+ * @owner: the file's owner
+ *
+ * At the release of the file, and at remove (which must not wait for an
+ * open file). Memory still mapped or pinned stays until that goes, and is
+ * no longer the file's.
+ *
+ * Context: @owner->lock held; process context.
+ */
+void p2p_pgmap_owner_drop_all(struct p2p_pgmap_owner *owner)
+{
+	struct folio *batch[P2P_PGMAP_DROP_BATCH];
+	MA_STATE(mas, &owner->map, 0, 0);
+	struct folio *folio;
+	unsigned int nr, i;
+
+	lockdep_assert_held(&owner->lock);
+	do {
+		nr = 0;
+		rcu_read_lock();
+		mas_for_each(&mas, folio, ULONG_MAX) {
+			batch[nr++] = folio;
+			if (nr == ARRAY_SIZE(batch)) {
+				mas_pause(&mas);
+				break;
+			}
+		}
+		rcu_read_unlock();
+		/* Nobody reads the map without owner->lock, which we hold. */
+		for (i = 0; i < nr; i++)
+			folio_put(batch[i]);
+		cond_resched();
+	} while (nr == ARRAY_SIZE(batch));
+	/* Frees the tree's nodes; needs no memory, unlike erasing one by one. */
+	mtree_destroy(&owner->map);
+}
+
+/*
+ * Zero through the kernel's map of the BAR, which is uncached: with plain
+ * 8-byte stores, the widest a CPU issues there outside vector registers,
+ * then the bytes of an unaligned head or tail. String stores gain nothing
+ * on uncached memory (the rep stosb of clear_page() even goes out a byte
+ * at a time), and emulators run them an iteration at a time. WRITE_ONCE()
+ * keeps the compiler from turning the loop back into a memset().
+ */
+static void p2p_pgmap_zero_bytes(void *addr, size_t len)
+{
+	u8 *byte = addr, *end = byte + len;
+
+	while (byte < end && !IS_ALIGNED((unsigned long)byte, 8))
+		WRITE_ONCE(*byte++, 0);
+	while (byte + 64 <= end) {
 		for (int i = 0; i < 8; i++)
-			WRITE_ONCE(word[i], 0);
-		word += 8;
+			WRITE_ONCE(((u64 *)byte)[i], 0);
+		byte += 64;
 	}
+	while (byte + 8 <= end) {
+		WRITE_ONCE(*(u64 *)byte, 0);
+		byte += 8;
+	}
+	while (byte < end)
+		WRITE_ONCE(*byte++, 0);
+}
+
+/**
+ * p2p_pgmap_zero - the pool's zeroing of a run of device memory
+ * @pgmap: the device's pgmap
+ * @offset: byte offset of the run into @pgmap, page aligned
+ * @len: bytes
+ *
+ * Context: process context; the pool keeps the run from everyone else.
+ */
+void p2p_pgmap_zero(struct dev_pagemap *pgmap, u64 offset, u64 len)
+{
+	/* A run is contiguous in the kernel's map too. */
+	p2p_pgmap_zero_bytes(page_address(pfn_to_page(PHYS_PFN(pgmap->range.start +
+								 offset))),
+			     len);
+}
+
+/**
+ * p2p_pgmap_owner_punch - P2P_PGMAP_IOC_PUNCH_HOLE: give a range back
+ * @owner: the file's owner
+ * @arg: the user's struct p2p_pgmap_punch
+ *
+ * Every folio wholly inside the range leaves the file (it goes back to the
+ * device once no mapping or pin holds it); the bytes of the range in a
+ * folio only partly inside it are zeroed. Either way the range then reads
+ * zero, as after fallocate(FALLOC_FL_PUNCH_HOLE) of a regular file. User
+ * mappings of the range are zapped first (of every file of the device:
+ * they share one address space, and a zapped mapping of another file
+ * faults its own memory back in).
+ *
+ * Context: process context; takes the device's lock for reading and
+ * @owner->lock.
+ * Return: 0, -EFAULT, -EINVAL for an empty range, one past the device's
+ * size or flags set, -ENXIO once the device is going away, -ENOMEM.
+ */
+int p2p_pgmap_owner_punch(struct p2p_pgmap_owner *owner, void __user *arg)
+{
+	struct p2p_pgmap_dev *pdm = owner->pdm;
+	struct p2p_pgmap_punch ph;
+	u64 end, fstart, fend, from, to;
+	pgoff_t pgoff, last, start;
+	struct folio *folio;
+	int err = 0;
+
+	if (copy_from_user(&ph, arg, sizeof(ph)))
+		return -EFAULT;
+	if (ph.flags || !ph.len || ph.offset >= pdm->size ||
+	    ph.len > pdm->size - ph.offset)
+		return -EINVAL;
+	end = ph.offset + ph.len;
+
+	down_read(&pdm->lock);
+	if (pdm->dying) {
+		up_read(&pdm->lock);
+		return -ENXIO;
+	}
+	mutex_lock(&owner->lock);
+	unmap_mapping_range(pdm->inode->i_mapping, round_down(ph.offset, PAGE_SIZE),
+			    round_up(end, PAGE_SIZE) - round_down(ph.offset, PAGE_SIZE), 1);
+	pgoff = ph.offset >> PAGE_SHIFT;
+	last = (end - 1) >> PAGE_SHIFT;
+	while (pgoff <= last) {
+		folio = p2p_pgmap_map_find(owner, pgoff, last, &start);
+		if (!folio)
+			break;
+		fstart = (u64)start << PAGE_SHIFT;
+		fend = fstart + folio_size(folio);
+		if (fstart >= ph.offset && fend <= end) {
+			err = p2p_pgmap_map_drop(owner, folio, start);
+			if (err)
+				break;
+		} else {
+			from = max(fstart, ph.offset);
+			to = min(fend, end);
+			p2p_pgmap_zero_bytes(folio_address(folio) + (from - fstart),
+					     to - from);
+		}
+		pgoff = start + folio_nr_pages(folio);
+		cond_resched();
+	}
+	mutex_unlock(&owner->lock);
+	up_read(&pdm->lock);
+	return err;
 }
 
 /**
@@ -295,11 +384,11 @@ static void p2p_pgmap_zero(void *addr, size_t len)
  * @flags: %PGMAP_ALLOC_WHOLE: all @nr pages, at the same offset from a
  *	2 MiB boundary of the BAR as @pgoff from one of the file, or nothing
  *
- * Takes one run of free memory for @pgoff and as many of the pages after
- * it (up to @nr, up to the first that has memory, within the file limit)
- * as the pool has contiguous, zeroes it and makes it the file's. The
- * folios are left in @owner->fault_folios and every page of the run in
- * @owner->fault_pages; the caller owns a reference on each folio.
+ * Takes one run of free, zeroed memory for @pgoff and as many of the pages
+ * after it (up to @nr, up to the first that has memory, within the file
+ * limit) as the pool has contiguous, and enters its folios in the file's
+ * map, which holds the reference each comes with. The folios are left in
+ * @owner->fault.folios and every page of the run in @owner->fault.pages.
  *
  * Context: @owner->lock and the device's lock (for reading) held.
  * Return: the number of pages taken, -ENOSPC when the device has no free
@@ -311,27 +400,27 @@ static void p2p_pgmap_zero(void *addr, size_t len)
 int p2p_pgmap_owner_alloc(struct p2p_pgmap_owner *owner, pgoff_t pgoff,
 			  unsigned long nr, unsigned int flags)
 {
+	struct p2p_pgmap_fault_batch *fb = &owner->fault;
 	struct p2p_pgmap_dev *pdm = owner->pdm;
-	unsigned long limit = READ_ONCE(p2p_pgmap_file_limit) >> PAGE_SHIFT;
-	unsigned long held, next = pgoff + 1, want = nr, i, j, k;
-	struct p2p_pgmap_extent *ext;
+	unsigned long limit_bytes = READ_ONCE(p2p_pgmap_file_limit);
+	unsigned long held, want = nr, i, j, k;
+	pgoff_t start, next;
 	u64 offset, len;
 	int nr_folios, got, err;
 
-	if (nr > 1 && xa_find(&owner->map, &next, pgoff + nr - 1, XA_PRESENT))
-		nr = next - pgoff;
-	if (limit) {
+	lockdep_assert_held(&owner->lock);
+	if (nr > 1 && p2p_pgmap_map_find(owner, pgoff + 1, pgoff + nr - 1, &start))
+		nr = start - pgoff;
+	/* A limit below one page allows none, as at mmap(). */
+	if (limit_bytes) {
 		held = atomic_long_read(&owner->nr_held);
-		if (held >= limit)
+		if (held >= limit_bytes >> PAGE_SHIFT)
 			return -EDQUOT;
-		nr = min(nr, limit - held);
+		nr = min(nr, (limit_bytes >> PAGE_SHIFT) - held);
 	}
 	if ((flags & PGMAP_ALLOC_WHOLE) && nr < want)
 		return -EAGAIN;
 
-	ext = kzalloc_obj(*ext, GFP_KERNEL);
-	if (!ext)
-		return -ENOMEM;
 	/*
 	 * At the same offset from a 2 MiB boundary of the BAR as the page
 	 * from one of the file, where the pool has such a run: blocks of
@@ -341,42 +430,36 @@ int p2p_pgmap_owner_alloc(struct p2p_pgmap_owner *owner, pgoff_t pgoff,
 	nr_folios = pgmap_alloc_folios(pdm->pool, &len,
 				       P2P_PGMAP_FAULT_BATCH * PAGE_SIZE,
 				       (u64)(pgoff % P2P_PGMAP_FAULT_BATCH) << PAGE_SHIFT,
-				       flags, &offset, owner->fault_folios);
-	if (nr_folios < 0) {
-		kfree(ext);
+				       flags | PGMAP_ALLOC_ZEROED, &offset,
+				       fb->folios);
+	if (nr_folios < 0)
 		return nr_folios == -ENOMEM ? -ENOSPC : nr_folios;
-	}
 	got = len >> PAGE_SHIFT;
-	owner->nr_fault_folios = nr_folios;
+	fb->nr_folios = nr_folios;
 
-	ext->owner = owner;
-	ext->pgoff = pgoff;
-	ext->first = offset >> PAGE_SHIFT;
-	ext->nr = got;
-	atomic_set(&ext->live, got);
-	refcount_inc(&owner->ref);
-	atomic_long_add(got, &owner->nr_held);
-	for (i = 0, k = 0; i < nr_folios; i++) {
-		struct folio *folio = owner->fault_folios[i];
+	for (i = 0, k = 0, next = pgoff; i < nr_folios; i++) {
+		struct folio *folio = fb->folios[i];
 
-		p2p_compat_folio_set_zdd(folio, ext);
+		p2p_compat_folio_set_zdd(folio, owner);
 		for (j = 0; j < folio_nr_pages(folio); j++)
-			owner->fault_pages[k++] = folio_page(folio, j);
-	}
-
-	/* The folios of a run are contiguous in the kernel's map too. */
-	p2p_pgmap_zero(folio_address(owner->fault_folios[0]),
-		       (size_t)got << PAGE_SHIFT);
-
-	for (i = 0; i < got; i++) {
-		err = xa_err(xa_store_irq(&owner->map, pgoff + i, ext,
-					  GFP_KERNEL));
+			fb->pages[k++] = folio_page(folio, j);
+		err = mtree_insert_range(&owner->map, next,
+					 next + folio_nr_pages(folio) - 1, folio,
+					 GFP_KERNEL);
 		if (err) {
-			/* The free callback undoes the rest. */
-			pgmap_release_folios(owner->fault_folios, nr_folios);
+			/* Out of the map, then freed with the rest. */
+			while (i--)
+				mtree_erase(&owner->map,
+					    next -= folio_nr_pages(fb->folios[i]));
+			refcount_add(nr_folios, &owner->ref);
+			atomic_long_add(got, &owner->nr_held);
+			pgmap_release_folios(fb->folios, nr_folios);
 			return err;
 		}
+		next += folio_nr_pages(folio);
 	}
+	refcount_add(nr_folios, &owner->ref);
+	atomic_long_add(got, &owner->nr_held);
 	return got;
 }
 
@@ -384,32 +467,19 @@ int p2p_pgmap_owner_alloc(struct p2p_pgmap_owner *owner, pgoff_t pgoff,
  * p2p_pgmap_folio_freed - a folio of the device lost its last reference
  * @folio: the folio, from the pgmap's free callback
  *
- * It is no longer its file's: a later fault of that page takes new memory.
- * The last folio of an extent takes the extent out of its file's map.
+ * No file, mapping or pin holds it any more: it is accounted to its owner
+ * no longer.
  *
  * Context: any context (where the last folio_put() happened).
  */
 void p2p_pgmap_folio_freed(struct folio *folio)
 {
-	struct p2p_pgmap_extent *ext = p2p_compat_folio_zdd(folio);
-	long nr = folio_nr_pages(folio);
-	struct p2p_pgmap_owner *owner;
-	unsigned long flags;
-	unsigned int i;
+	struct p2p_pgmap_owner *owner = p2p_compat_folio_zdd(folio);
 
-	if (!ext)
+	if (!owner)
 		return;
 	p2p_compat_folio_set_zdd(folio, NULL);
-	owner = ext->owner;
-	atomic_long_sub(nr, &owner->nr_held);
-	if (!atomic_sub_and_test(nr, &ext->live))
-		return;
-
-	xa_lock_irqsave(&owner->map, flags);
-	for (i = 0; i < ext->nr; i++)
-		__xa_cmpxchg(&owner->map, ext->pgoff + i, ext, NULL, 0);
-	xa_unlock_irqrestore(&owner->map, flags);
-	kfree_rcu(ext, rcu);
+	atomic_long_sub(folio_nr_pages(folio), &owner->nr_held);
 	p2p_pgmap_owner_put(owner);
 }
 
@@ -418,52 +488,54 @@ void p2p_pgmap_folio_freed(struct folio *folio)
  * @owner: the file's owner
  * @usage: what is added to
  *
- * A snapshot: mappings and pins come and go meanwhile.
+ * One step per folio of the file's map, under the file's lock (whose
+ * references keep the folios), not the device's. Memory the file took and
+ * let go of that a pin still holds counts as pinned only. A snapshot:
+ * mappings and pins come and go meanwhile.
  *
- * Context: process context; the device's lock held for reading with a live
- * pool, or remove waiting for folios.
+ * Context: process context; takes @owner->lock.
  */
 void p2p_pgmap_owner_usage(struct p2p_pgmap_owner *owner,
 			   struct p2p_pgmap_usage *usage)
 {
-	XA_STATE(xas, &owner->map, 0);
-	struct p2p_pgmap_extent *ext;
+	MA_STATE(mas, &owner->map, 0, 0);
 	struct folio *folio;
-	struct page *page;
 	unsigned int seen = 0;
-	pgoff_t first;
+	u64 in_map = 0, held;
 	int refs;
-	bool mapped;
 
-	usage->held += (u64)atomic_long_read(&owner->nr_held) << PAGE_SHIFT;
+	mutex_lock(&owner->lock);
 	rcu_read_lock();
-	xas_for_each(&xas, ext, ULONG_MAX) {
-		if (xas_retry(&xas, ext))
-			continue;
-		page = p2p_pgmap_extent_page(ext, xas.xa_index);
-		folio = page_folio(page);
-		if (p2p_compat_folio_zdd(folio) != ext)
-			continue;
+	mas_for_each(&mas, folio, ULONG_MAX) {
+		u64 size = folio_size(folio);
+
+		in_map += size;
 		/* A large folio counts as mapped, or pinned, as a whole. */
-		mapped = folio_mapped(folio);
-		if (mapped)
-			usage->mapped += PAGE_SIZE;
-		else
-			usage->pinned_only += PAGE_SIZE;
-		refs = folio_ref_count(folio);
-		first = xas.xa_index - folio_page_idx(folio, page);
-		if (xa_load(&owner->kept, first) == folio)
-			refs--;		/* the file's own, across a split */
-		if (refs > p2p_compat_folio_mapcount(folio))
-			usage->pinned += PAGE_SIZE;
+		if (folio_mapped(folio))
+			usage->mapped += size;
+		/* Beyond the file's own reference and one per mapping. */
+		refs = folio_ref_count(folio) - 1;
+		if (refs > p2p_compat_folio_mapcount(folio)) {
+			usage->pinned += size;
+			if (!folio_mapped(folio))
+				usage->pinned_only += size;
+		}
 		if (++seen % 1024 == 0) {
-			xas_pause(&xas);
+			mas_pause(&mas);
 			rcu_read_unlock();
 			cond_resched();
 			rcu_read_lock();
 		}
 	}
 	rcu_read_unlock();
+	/* Read last: only frees of folios out of the map lower it meanwhile. */
+	held = (u64)atomic_long_read(&owner->nr_held) << PAGE_SHIFT;
+	mutex_unlock(&owner->lock);
+	usage->held += held;
+	if (held > in_map) {
+		usage->pinned += held - in_map;
+		usage->pinned_only += held - in_map;
+	}
 }
 
 /**
@@ -471,7 +543,7 @@ void p2p_pgmap_owner_usage(struct p2p_pgmap_owner *owner,
  * @pdm: the device
  * @usage: what is added to
  *
- * Context: as p2p_pgmap_owner_usage().
+ * Context: process context; not under the device's lock.
  */
 void p2p_pgmap_dev_usage(struct p2p_pgmap_dev *pdm, struct p2p_pgmap_usage *usage)
 {
@@ -491,10 +563,10 @@ void p2p_pgmap_dev_usage(struct p2p_pgmap_dev *pdm, struct p2p_pgmap_usage *usag
  * "pid=P file=open|closed held=B mapped=B pinned=B comm=NAME": the process
  * that opened the file, whether the file is still open (a closed one is
  * listed while pins hold its memory), and bytes of its memory held, mapped
- * and pinned (references beyond mappings). Lines that do not fit in one
- * page are left out, and a last line says how many.
+ * and pinned (references beyond the file's and the mappings'). Lines that
+ * do not fit in one page are left out, and a last line says how many.
  *
- * Context: as p2p_pgmap_owner_usage().
+ * Context: process context.
  * Return: the length written.
  */
 ssize_t p2p_pgmap_owners_show(struct p2p_pgmap_dev *pdm, char *buf)
@@ -557,21 +629,21 @@ void p2p_pgmap_owners_report(struct p2p_pgmap_dev *pdm)
 		dev_warn(&pdm->dev, "  by no file's memory: references in flight\n");
 }
 
-/* Add a page to the ranges being built; false when they are full. */
+/* Add a run to the ranges being built; false when they are full. */
 static bool p2p_pgmap_range_add(struct p2p_pgmap_range *ranges, u32 *nr,
-				u32 room, u64 offset, u64 bar_offset)
+				u32 room, u64 offset, u64 bar_offset, u64 len)
 {
 	struct p2p_pgmap_range *last = *nr ? &ranges[*nr - 1] : NULL;
 
 	if (last && last->offset + last->len == offset &&
 	    last->bar_offset + last->len == bar_offset) {
-		last->len += PAGE_SIZE;
+		last->len += len;
 		return true;
 	}
 	if (*nr == room)
 		return false;
 	ranges[(*nr)++] = (struct p2p_pgmap_range) {
-		.offset = offset, .bar_offset = bar_offset, .len = PAGE_SIZE,
+		.offset = offset, .bar_offset = bar_offset, .len = len,
 	};
 	return true;
 }
@@ -581,9 +653,11 @@ static bool p2p_pgmap_range_add(struct p2p_pgmap_range *ranges, u32 *nr,
  * @owner: the file's owner
  * @arg: the user's struct p2p_pgmap_placement
  *
- * Context: process context; takes the device's lock for reading, and
- * copies from and to the user with no lock held (a fault on the user's
- * buffer takes mmap_lock, which ->mmap() holds around the device's lock).
+ * One step per folio of the file's map, under the file's lock.
+ *
+ * Context: process context; copies from and to the user with no lock held
+ * (a fault on the user's buffer takes mmap_lock, which ->mmap() holds
+ * around the device's lock).
  * Return: 0, -EFAULT, -EINVAL for an unaligned offset, a span past the
  * device's size or flags set on input, -ENXIO once the device is gone,
  * -ENOMEM.
@@ -593,8 +667,8 @@ int p2p_pgmap_owner_placement(struct p2p_pgmap_owner *owner, void __user *arg)
 	struct p2p_pgmap_dev *pdm = owner->pdm;
 	struct p2p_pgmap_placement pl;
 	struct p2p_pgmap_range *ranges;
-	struct p2p_pgmap_extent *ext;
-	unsigned long idx, first, last;
+	pgoff_t pgoff, first, last, start;
+	struct folio *folio;
 	u32 room, nr = 0;
 	bool more = false;
 	int err = 0;
@@ -611,31 +685,30 @@ int p2p_pgmap_owner_placement(struct p2p_pgmap_owner *owner, void __user *arg)
 	first = pl.offset >> PAGE_SHIFT;
 	last = (pl.offset + pl.len - 1) >> PAGE_SHIFT;
 
-	down_read(&pdm->lock);
-	if (!pdm->pool) {
-		up_read(&pdm->lock);
+	if (READ_ONCE(pdm->gone)) {
 		kvfree(ranges);
 		return -ENXIO;
 	}
 	mutex_lock(&owner->lock);
-	rcu_read_lock();
-	xa_for_each_range(&owner->map, idx, ext, first, last) {
-		struct folio *folio = page_folio(p2p_pgmap_extent_page(ext, idx));
+	for (pgoff = first; pgoff <= last; pgoff = start + folio_nr_pages(folio)) {
+		pgoff_t from, to;
 		u64 bar_offset;
 
-		if (p2p_compat_folio_zdd(folio) != ext)
-			continue;
-		bar_offset = pdm->bar_offset +
-			     ((u64)(ext->first + idx - ext->pgoff) << PAGE_SHIFT);
-		if (!p2p_pgmap_range_add(ranges, &nr, room, (u64)idx << PAGE_SHIFT,
-					 bar_offset)) {
+		folio = p2p_pgmap_map_find(owner, pgoff, last, &start);
+		if (!folio)
+			break;
+		from = max(start, first);
+		to = min(start + folio_nr_pages(folio) - 1, last);
+		bar_offset = pdm->bar_offset - pdm->phys_start +
+			     PFN_PHYS(folio_pfn(folio) + (from - start));
+		if (!p2p_pgmap_range_add(ranges, &nr, room, (u64)from << PAGE_SHIFT,
+					 bar_offset, (u64)(to - from + 1) << PAGE_SHIFT)) {
 			more = true;
 			break;
 		}
+		cond_resched();
 	}
-	rcu_read_unlock();
 	mutex_unlock(&owner->lock);
-	up_read(&pdm->lock);
 
 	if (nr && copy_to_user(u64_to_user_ptr(pl.ranges), ranges,
 			       nr * sizeof(*ranges)))

@@ -10,6 +10,7 @@
 #include <linux/device.h>
 #include <linux/ktime.h>
 #include <linux/list.h>
+#include <linux/maple_tree.h>
 #include <linux/memremap.h>
 #include <linux/mutex.h>
 #include <linux/pci.h>
@@ -19,7 +20,6 @@
 #include <linux/spinlock.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
-#include <linux/xarray.h>
 
 struct inode;
 struct pgmap_folio_pool;
@@ -37,22 +37,32 @@ struct pgmap_folio_pool;
 #define P2P_PGMAP_FAULT_BATCH	512
 
 /**
+ * struct p2p_pgmap_fault_batch - the memory a fault takes in one go
+ * @folios: its folios
+ * @nr_folios: how many @folios holds
+ * @pages: every page of the batch, as vm_insert_pages() takes them
+ */
+struct p2p_pgmap_fault_batch {
+	struct folio **folios;
+	unsigned int nr_folios;
+	struct page **pages;
+};
+
+/**
  * struct p2p_pgmap_owner - the device memory of one open file
  * @pdm: the device
  * @node: in p2p_pgmap_dev.owners
- * @ref: held by the open file and by each extent of the file's memory
+ * @ref: held by the open file and by each folio the file took, until the
+ *	folio is freed
  * @tgid: the process that opened the file
  * @comm: its name
- * @closed: the file is closed; pins keep some of its memory
- * @lock: serialises the file's faults and placement queries
- * @map: page index of the file -> its struct p2p_pgmap_extent
- * @nr_held: folios of the file's memory not yet freed
- * @fault_folios: a fault's batch, under @lock
- * @nr_fault_folios: how many folios @fault_folios holds
- * @fault_pages: every page of the batch, as vm_insert_pages() takes them
- * @kept: large folios of the file kept across a split of their huge
- *	mapping (page index of the folio's first page -> folio), each with
- *	a reference; dropped when the file is closed or the device removed
+ * @closed: the file is released; pins may keep some of its memory
+ * @lock: serialises the file's faults and every change of @map
+ * @map: the file's memory: page range of the file -> its folio, one entry
+ *	per folio, each holding one reference on its folio
+ * @nr_held: pages the file took and that are not freed yet (in @map, or
+ *	let go of and still mapped or pinned)
+ * @fault: a fault's batch, under @lock
  * @free_work: frees the owner in process context
  *
  * An owner outlives its file while pins hold folios it took, so that the
@@ -65,37 +75,11 @@ struct p2p_pgmap_owner {
 	pid_t tgid;
 	char comm[TASK_COMM_LEN];
 	bool closed;
-	struct mutex lock;		/* faults and placement of this file */
-	struct xarray map;
+	struct mutex lock;		/* faults and map of this file */
+	struct maple_tree map;
 	atomic_long_t nr_held;
-	struct folio **fault_folios;
-	unsigned int nr_fault_folios;
-	struct page **fault_pages;
-	struct xarray kept;
+	struct p2p_pgmap_fault_batch fault;
 	struct work_struct free_work;
-};
-
-/**
- * struct p2p_pgmap_extent - a run of an owner's pages, contiguous in the BAR
- * @owner: whose memory it is
- * @pgoff: page index of the file of the first page
- * @first: index of its first folio in the pool
- * @nr: how many folios
- * @live: folios of the run not yet freed
- * @rcu: frees it after readers of @owner's map are done
- *
- * Each folio of the run points at it (zone_device_data) while it is the
- * file's, so a fault can tell a page that is still the file's (mapped
- * elsewhere, or pinned) from one that went back to the pool, and maybe to
- * another file, since.
- */
-struct p2p_pgmap_extent {
-	struct p2p_pgmap_owner *owner;
-	pgoff_t pgoff;
-	unsigned long first;
-	unsigned int nr;
-	atomic_t live;
-	struct rcu_head rcu;
 };
 
 /**
@@ -137,6 +121,7 @@ struct p2p_pgmap_usage {
  * @pool: allocation state of @pgmap's folios; NULL once torn down
  * @bar: BAR index
  * @bar_offset: offset of the memory into the BAR
+ * @phys_start: its physical address
  * @size: bytes of device memory
  * @via_p2pdma_core: @pgmap was created by the P2PDMA core
  * @lock: taken for reading by faults, mmap and readers of @pool, for
@@ -178,6 +163,7 @@ struct p2p_pgmap_dev {
 	struct pgmap_folio_pool *pool;
 	int bar;
 	u64 bar_offset;
+	u64 phys_start;
 	u64 size;
 	bool via_p2pdma_core;
 
@@ -214,8 +200,9 @@ struct page *p2p_pgmap_owner_page(struct p2p_pgmap_owner *owner,
 				  pgoff_t pgoff);
 int p2p_pgmap_owner_alloc(struct p2p_pgmap_owner *owner, pgoff_t pgoff,
 			  unsigned long nr, unsigned int flags);
-void p2p_pgmap_owner_keep(struct p2p_pgmap_owner *owner, pgoff_t pgoff);
-void p2p_pgmap_owner_drop_kept(struct p2p_pgmap_owner *owner);
+void p2p_pgmap_owner_drop_all(struct p2p_pgmap_owner *owner);
+int p2p_pgmap_owner_punch(struct p2p_pgmap_owner *owner, void __user *arg);
+void p2p_pgmap_zero(struct dev_pagemap *pgmap, u64 offset, u64 len);
 void p2p_pgmap_folio_freed(struct folio *folio);
 void p2p_pgmap_owner_usage(struct p2p_pgmap_owner *owner,
 			   struct p2p_pgmap_usage *usage);

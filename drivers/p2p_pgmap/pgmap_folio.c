@@ -11,6 +11,17 @@
  * memunmap_pages(), which waits for that counter, waits for every folio
  * handed out and needs no page scan.
  *
+ * Zeroing (pgmap_folio_pool_zero_freed()): an owner that hands memory to
+ * users who must never see each other's bytes gives the pool a function
+ * that zeroes a run of it. Free memory is then "dirty" (it holds what its
+ * last user, or the device, left) or zeroed. A work item zeroes dirty
+ * free memory in the background, a chunk at a time, holding the chunk
+ * busy and a pgmap reference meanwhile (so remove waits for one chunk at
+ * most); a request with %PGMAP_ALLOC_ZEROED prefers zeroed memory and
+ * zeroes whatever dirty part it could not avoid itself before it returns.
+ * Zeroing thus happens off the fault path whenever the work item keeps
+ * up, and on it, correctly, when it does not.
+ *
  * Folios are built when they are handed out, as large as the range allows:
  * a range is cut into naturally aligned blocks of the largest order its
  * alignment and length permit, up to the pool's maximum order (PMD order
@@ -48,6 +59,9 @@
 #include <linux/spinlock.h>
 #include <linux/workqueue.h>
 
+/* The work item zeroes at most this many pages (2 MiB) per step. */
+#define PGMAP_FOLIO_ZERO_CHUNK	512
+
 #include "compat.h"
 
 struct pgmap_folio_pool {
@@ -64,10 +78,21 @@ struct pgmap_folio_pool {
 	unsigned long nr_returning;
 	unsigned long cursor;		/* where pgmap_alloc_folios() looks next */
 
+	/* Zeroing, once pgmap_folio_pool_zero_freed() has set @zero. */
+	pgmap_folio_zero_t zero;
+	unsigned long *dirty;		/* free and not zeroed yet, or handed
+					 * out and being zeroed by the request */
+	unsigned long nr_dirty;		/* free pages not zeroed yet */
+	unsigned long zeroing_first;	/* the work item's chunk, busy meanwhile */
+	unsigned long nr_zeroing;
+	struct mutex zero_mutex;	/* held by the work item over a chunk */
+	struct work_struct zero_work;
+
 	struct delayed_work return_work;
 };
 
 static void pgmap_folio_return_work(struct work_struct *work);
+static void pgmap_folio_zero_work(struct work_struct *work);
 
 static unsigned long *pgmap_folio_bitmap_alloc(unsigned long nbits)
 {
@@ -131,6 +156,8 @@ struct pgmap_folio_pool *pgmap_folio_pool_create(struct dev_pagemap *pgmap,
 	pool->max_order = min(max_order, pgmap_folio_max_order(pgmap));
 	spin_lock_init(&pool->lock);
 	INIT_DELAYED_WORK(&pool->return_work, pgmap_folio_return_work);
+	mutex_init(&pool->zero_mutex);
+	INIT_WORK(&pool->zero_work, pgmap_folio_zero_work);
 
 	/*
 	 * Two bits per folio: 8 MiB each for a 256 GiB BAR, more than one
@@ -139,7 +166,9 @@ struct pgmap_folio_pool *pgmap_folio_pool_create(struct dev_pagemap *pgmap,
 	 */
 	pool->busy = pgmap_folio_bitmap_alloc(pool->nr_folios);
 	pool->returning = pgmap_folio_bitmap_alloc(pool->nr_folios);
-	if (!pool->busy || !pool->returning) {
+	pool->dirty = pgmap_folio_bitmap_alloc(pool->nr_folios);
+	if (!pool->busy || !pool->returning || !pool->dirty) {
+		kvfree(pool->dirty);
 		kvfree(pool->returning);
 		kvfree(pool->busy);
 		kfree(pool);
@@ -159,6 +188,7 @@ static unsigned long pgmap_folio_complete_returns(struct pgmap_folio_pool *pool)
 	struct percpu_ref *ref = &pool->pgmap->ref;
 	unsigned long idx, seen = 0, done = 0, heads = 0, pending;
 	unsigned long flags;
+	bool zero;
 
 	spin_lock_irqsave(&pool->lock, flags);
 	for_each_set_bit(idx, pool->returning, pool->nr_folios) {
@@ -169,6 +199,9 @@ static unsigned long pgmap_folio_complete_returns(struct pgmap_folio_pool *pool)
 		if (pgmap_compat_folio_core_done(pool->pgmap, folio)) {
 			__clear_bit(idx, pool->returning);
 			__clear_bit(idx, pool->busy);
+			/* Free again, with what its user left in it. */
+			if (pool->zero)
+				__set_bit(idx, pool->dirty);
 			done++;
 			if (folio_pfn(folio) == pool->base_pfn + idx)
 				heads++;
@@ -179,8 +212,14 @@ static unsigned long pgmap_folio_complete_returns(struct pgmap_folio_pool *pool)
 	pool->nr_returning -= done;
 	WRITE_ONCE(pool->nr_busy, pool->nr_busy - done);
 	atomic_long_sub(heads, &pool->nr_out);
+	zero = pool->zero && done;
+	if (zero)
+		WRITE_ONCE(pool->nr_dirty, pool->nr_dirty + done);
 	pending = pool->nr_returning;
 	spin_unlock_irqrestore(&pool->lock, flags);
+
+	if (zero)
+		queue_work(pgmap_compat_unbound_wq, &pool->zero_work);
 
 	/*
 	 * The last put may let memunmap_pages() finish and free the memmap
@@ -218,8 +257,10 @@ void pgmap_folio_pool_destroy(struct pgmap_folio_pool *pool)
 		return;
 
 	cancel_delayed_work_sync(&pool->return_work);
+	cancel_work_sync(&pool->zero_work);
 	WARN(pool->nr_busy, "destroying a pool with %lu pages still handed out\n",
 	     pool->nr_busy);
+	kvfree(pool->dirty);
 	kvfree(pool->returning);
 	kvfree(pool->busy);
 	kfree(pool);
@@ -254,13 +295,78 @@ static unsigned long pgmap_folio_idle_run(struct pgmap_folio_pool *pool,
 	return i;
 }
 
-/* Reserve the free, idle pages @first to @first + @nr - 1. Under the lock. */
-static void pgmap_folio_reserve(struct pgmap_folio_pool *pool,
-				unsigned long first, unsigned long nr)
+/* How many of the pages @first to @first + @nr - 1 are dirty. */
+static unsigned long pgmap_folio_dirty_count(struct pgmap_folio_pool *pool,
+					     unsigned long first, unsigned long nr)
 {
+	unsigned long end = first + nr, pos = first, next, count = 0;
+
+	while ((pos = find_next_bit(pool->dirty, end, pos)) < end) {
+		next = find_next_zero_bit(pool->dirty, end, pos);
+		count += next - pos;
+		pos = next;
+	}
+	return count;
+}
+
+/*
+ * Reserve the free, idle pages @first to @first + @nr - 1 for a request.
+ * Their dirty bits stay set if the request zeroes them (@zeroed: it clears
+ * them when done); they are no longer free dirty memory either way. Under
+ * the lock. Returns how many were dirty.
+ */
+static unsigned long pgmap_folio_reserve(struct pgmap_folio_pool *pool,
+					 unsigned long first, unsigned long nr,
+					 bool zeroed)
+{
+	unsigned long dirty = 0;
+
 	bitmap_set(pool->busy, first, nr);
 	WRITE_ONCE(pool->nr_busy, pool->nr_busy + nr);
 	pool->cursor = first + nr;
+	if (pool->zero) {
+		dirty = pgmap_folio_dirty_count(pool, first, nr);
+		WRITE_ONCE(pool->nr_dirty, pool->nr_dirty - dirty);
+		if (!zeroed)
+			bitmap_clear(pool->dirty, first, nr);
+	}
+	return dirty;
+}
+
+/*
+ * Zero the dirty pages of the reserved run @first to @first + @nr - 1 and
+ * clear their bits: nobody else changes a reserved page's bit meanwhile.
+ */
+static void pgmap_folio_zero_reserved(struct pgmap_folio_pool *pool,
+				      unsigned long first, unsigned long nr)
+{
+	unsigned long end = first + nr, pos = first, next;
+	unsigned long flags;
+
+	while ((pos = find_next_bit(pool->dirty, end, pos)) < end) {
+		next = find_next_zero_bit(pool->dirty, end, pos);
+		pool->zero(pool->pgmap, (u64)pos << PAGE_SHIFT,
+			   (u64)(next - pos) << PAGE_SHIFT);
+		pos = next;
+	}
+	spin_lock_irqsave(&pool->lock, flags);
+	bitmap_clear(pool->dirty, first, nr);
+	spin_unlock_irqrestore(&pool->lock, flags);
+}
+
+/* Whether the work item's chunk overlaps @first to @first + @nr - 1. */
+static bool pgmap_folio_zeroing(struct pgmap_folio_pool *pool,
+				unsigned long first, unsigned long nr)
+{
+	return pool->nr_zeroing && first < pool->zeroing_first + pool->nr_zeroing &&
+	       pool->zeroing_first < first + nr;
+}
+
+/* Wait until the work item is done with the chunk it is zeroing. */
+static void pgmap_folio_wait_zeroing(struct pgmap_folio_pool *pool)
+{
+	mutex_lock(&pool->zero_mutex);
+	mutex_unlock(&pool->zero_mutex);
 }
 
 /*
@@ -309,7 +415,8 @@ static unsigned int pgmap_folio_build(struct pgmap_folio_pool *pool,
  * only after the folio's last reference is put and the owner's free
  * callback has given it back with pgmap_folio_return(). The caller may
  * hand its reference on (to page tables, pins, DMA) or drop it with
- * pgmap_release_folios().
+ * pgmap_release_folios(). In a pool that zeroes freed memory
+ * (pgmap_folio_pool_zero_freed()) the folios read zero.
  *
  * The caller must know the pgmap is live and the folios are free:
  * requesting from a dying pgmap, or a folio that is in use or still
@@ -328,7 +435,8 @@ int pgmap_request_folios(struct pgmap_folio_pool *pool, u64 offset, u64 len,
 			 struct folio **folios)
 {
 	struct percpu_ref *ref = &pool->pgmap->ref;
-	unsigned long first, nr, busy;
+	unsigned long first, nr, busy, dirty;
+	bool zeroed = pool->zero;
 	unsigned long flags;
 	unsigned int nr_folios;
 
@@ -343,7 +451,14 @@ int pgmap_request_folios(struct pgmap_folio_pool *pool, u64 offset, u64 len,
 		return -ENXIO;
 	}
 
+again:
 	spin_lock_irqsave(&pool->lock, flags);
+	/* Free, but being zeroed: the work item is done with it shortly. */
+	if (pgmap_folio_zeroing(pool, first, nr)) {
+		spin_unlock_irqrestore(&pool->lock, flags);
+		pgmap_folio_wait_zeroing(pool);
+		goto again;
+	}
 	busy = find_next_bit(pool->busy, first + nr, first);
 	if (busy < first + nr)
 		goto not_free;
@@ -352,9 +467,11 @@ int pgmap_request_folios(struct pgmap_folio_pool *pool, u64 offset, u64 len,
 		percpu_ref_put(ref);
 		return -EAGAIN;
 	}
-	pgmap_folio_reserve(pool, first, nr);
+	dirty = pgmap_folio_reserve(pool, first, nr, zeroed);
 	spin_unlock_irqrestore(&pool->lock, flags);
 	nr_folios = pgmap_folio_build(pool, first, nr, folios);
+	if (dirty && zeroed)
+		pgmap_folio_zero_reserved(pool, first, nr);
 	percpu_ref_put(ref);
 	return nr_folios;
 
@@ -369,33 +486,32 @@ not_free:
 EXPORT_SYMBOL_GPL(pgmap_request_folios);
 
 /*
- * A run of free, idle folios for pgmap_alloc_folios(), under the pool's
- * lock: first one of @nr folios starting at a multiple of @align folios
- * plus @phase, from the cursor on and round once; failing that (and
- * unless @whole), the longest prefix of @nr of the first free run from the
- * cursor on. Returns
- * the run's length (0: nothing is free) and its start in *@first.
+ * The first run of @nr free, idle (and, if @clean, zeroed) pages starting
+ * at a multiple of @align pages plus @phase, from @start on and round
+ * once. Under the pool's lock. Returns true with its start in *@first.
  */
-static unsigned long pgmap_folio_find_run(struct pgmap_folio_pool *pool,
-					  unsigned long nr, unsigned long align,
-					  unsigned long phase, bool whole,
-					  unsigned long *first)
+static bool pgmap_folio_find_aligned(struct pgmap_folio_pool *pool,
+				     unsigned long nr, unsigned long align,
+				     unsigned long phase, unsigned long start,
+				     bool clean, unsigned long *first)
 {
-	unsigned long size = pool->nr_folios, start, pos, busy, idle, pass;
+	unsigned long size = pool->nr_folios, pos, busy, dirty, idle, pass;
 
-	start = pool->cursor < size ? pool->cursor : 0;
-	/* Aligned and whole. */
 	for (pass = 0; pass < 2 && nr <= size; pass++) {
 		pos = round_down(pass ? 0 : start, align) + phase;
 		if (pos < (pass ? 0 : start))
 			pos += align;
 		while (pos + nr <= size && (!pass || pos < start + align)) {
 			busy = find_next_bit(pool->busy, pos + nr, pos);
+			if (clean && busy == pos + nr) {
+				dirty = find_next_bit(pool->dirty, pos + nr, pos);
+				busy = dirty;
+			}
 			if (busy == pos + nr) {
 				idle = pgmap_folio_idle_run(pool, pos, nr);
 				if (idle == nr) {
 					*first = pos;
-					return nr;
+					return true;
 				}
 				busy = pos + idle;
 			}
@@ -404,6 +520,31 @@ static unsigned long pgmap_folio_find_run(struct pgmap_folio_pool *pool,
 				pos += align;
 		}
 	}
+	return false;
+}
+
+/*
+ * A run of free, idle folios for pgmap_alloc_folios(), under the pool's
+ * lock: first one of @nr folios starting at a multiple of @align folios
+ * plus @phase, from the cursor on and round once, zeroed if @clean and
+ * there is such a run; failing that (and unless @whole), the longest
+ * prefix of @nr of the first free run from the cursor on. Returns the
+ * run's length (0: nothing is free) and its start in *@first.
+ */
+static unsigned long pgmap_folio_find_run(struct pgmap_folio_pool *pool,
+					  unsigned long nr, unsigned long align,
+					  unsigned long phase, bool whole,
+					  bool clean, unsigned long *first)
+{
+	unsigned long size = pool->nr_folios, start, pos, busy, idle, pass;
+
+	start = pool->cursor < size ? pool->cursor : 0;
+	/* Aligned and whole: zeroed first, where the pool zeroes. */
+	if (clean && pool->nr_dirty &&
+	    pgmap_folio_find_aligned(pool, nr, align, phase, start, true, first))
+		return nr;
+	if (pgmap_folio_find_aligned(pool, nr, align, phase, start, false, first))
+		return nr;
 	if (whole)
 		return 0;
 	/* Anywhere: the first free and idle folios from the cursor, round once. */
@@ -436,7 +577,8 @@ static unsigned long pgmap_folio_find_run(struct pgmap_folio_pool *pool,
  *	virtual address passes the address modulo @align, so that aligned
  *	blocks of both coincide)
  * @flags: %PGMAP_ALLOC_WHOLE: all of @len at the preferred alignment and
- *	phase, or nothing
+ *	phase, or nothing; %PGMAP_ALLOC_ZEROED: memory that reads zero, in a
+ *	pool that zeroes freed memory (see pgmap_folio_pool_zero_freed())
  * @offset: receives the offset of the run into the pgmap
  * @folios: receives the folios of the run, in order; room for
  *	@len / PAGE_SIZE of them is enough
@@ -448,37 +590,53 @@ static unsigned long pgmap_folio_find_run(struct pgmap_folio_pool *pool,
  * from where the last one ended (next fit). Free pages that carry a
  * passing reference are skipped, not failed on. The run is handed out as
  * pgmap_request_folios() hands out a range: the fewest, largest folios.
+ * With %PGMAP_ALLOC_ZEROED an aligned run the pool has zeroed already is
+ * taken before one it has not, and what is still dirty of the run taken
+ * is zeroed before the call returns.
  *
  * Context: process context: building a large folio may sleep. Takes time
  * linear in the number of pages of the pool when it is nearly full.
  * Return: the number of folios taken (at least one), -EINVAL for bad
- * arguments, -ENXIO if the pgmap is dying, -ENOMEM if no page is free (or,
- * with %PGMAP_ALLOC_WHOLE, no whole aligned run is).
+ * arguments (or %PGMAP_ALLOC_ZEROED from a pool that does not zero),
+ * -ENXIO if the pgmap is dying, -ENOMEM if no page is free (or, with
+ * %PGMAP_ALLOC_WHOLE, no whole aligned run is).
  */
 int pgmap_alloc_folios(struct pgmap_folio_pool *pool, u64 *len, u64 align,
 		       u64 phase, unsigned int flags, u64 *offset,
 		       struct folio **folios)
 {
 	struct percpu_ref *ref = &pool->pgmap->ref;
-	unsigned long nr, first, got;
+	bool zeroed = flags & PGMAP_ALLOC_ZEROED;
+	unsigned long nr, first, got, dirty = 0;
 	unsigned long irqflags;
+	bool waited = false;
 	int nr_folios;
 
 	if (!*len || !PAGE_ALIGNED(*len) || align < PAGE_SIZE ||
 	    !is_power_of_2(align) || !PAGE_ALIGNED(phase) || phase >= align ||
-	    *len > pgmap_folio_pool_size(pool) || (flags & ~PGMAP_ALLOC_WHOLE))
+	    *len > pgmap_folio_pool_size(pool) ||
+	    (flags & ~(PGMAP_ALLOC_WHOLE | PGMAP_ALLOC_ZEROED)) ||
+	    (zeroed && !pool->zero))
 		return -EINVAL;
 	nr = *len >> PAGE_SHIFT;
 
 	if (!percpu_ref_tryget_live(ref))
 		return -ENXIO;
 
+again:
 	spin_lock_irqsave(&pool->lock, irqflags);
 	got = pgmap_folio_find_run(pool, nr, align >> PAGE_SHIFT,
 				   phase >> PAGE_SHIFT,
-				   flags & PGMAP_ALLOC_WHOLE, &first);
+				   flags & PGMAP_ALLOC_WHOLE, zeroed, &first);
 	if (got)
-		pgmap_folio_reserve(pool, first, got);
+		dirty = pgmap_folio_reserve(pool, first, got, zeroed);
+	else if (pool->nr_zeroing && !waited) {
+		/* What the work item is zeroing may be all there is. */
+		spin_unlock_irqrestore(&pool->lock, irqflags);
+		pgmap_folio_wait_zeroing(pool);
+		waited = true;
+		goto again;
+	}
 	spin_unlock_irqrestore(&pool->lock, irqflags);
 
 	if (!got) {
@@ -486,6 +644,8 @@ int pgmap_alloc_folios(struct pgmap_folio_pool *pool, u64 *len, u64 align,
 		return -ENOMEM;
 	}
 	nr_folios = pgmap_folio_build(pool, first, got, folios);
+	if (dirty && zeroed)
+		pgmap_folio_zero_reserved(pool, first, got);
 	percpu_ref_put(ref);
 	*offset = (u64)first << PAGE_SHIFT;
 	*len = (u64)got << PAGE_SHIFT;
@@ -573,7 +733,7 @@ enum pgmap_folio_state pgmap_folio_state(struct pgmap_folio_pool *pool,
 		return PGMAP_FOLIO_IN_USE;
 
 	spin_lock_irqsave(&pool->lock, flags);
-	if (!test_bit(idx, pool->busy))
+	if (!test_bit(idx, pool->busy) || pgmap_folio_zeroing(pool, idx, 1))
 		state = PGMAP_FOLIO_FREE;
 	else if (test_bit(idx, pool->returning))
 		state = PGMAP_FOLIO_RETURNING;
@@ -639,7 +799,8 @@ struct folio *pgmap_folio_try_get(struct pgmap_folio_pool *pool, u64 offset)
 		return NULL;
 
 	spin_lock_irqsave(&pool->lock, flags);
-	if (test_bit(idx, pool->busy) && !test_bit(idx, pool->returning)) {
+	if (test_bit(idx, pool->busy) && !test_bit(idx, pool->returning) &&
+	    !pgmap_folio_zeroing(pool, idx, 1)) {
 		folio = pfn_folio(pool->base_pfn + idx);
 		if (!folio_try_get(folio))
 			folio = NULL;
@@ -665,6 +826,114 @@ void pgmap_folio_pool_drain(struct pgmap_folio_pool *pool)
 	pgmap_folio_complete_returns(pool);
 }
 EXPORT_SYMBOL_GPL(pgmap_folio_pool_drain);
+
+/*
+ * Take the next chunk of dirty free pages for the work item: busy while it
+ * zeroes them, so that nobody gets them half zeroed. Under the lock.
+ * Returns its length (0: nothing is dirty) and its start in *@first.
+ */
+static unsigned long pgmap_folio_zero_chunk(struct pgmap_folio_pool *pool,
+					    unsigned long *first)
+{
+	unsigned long size = pool->nr_folios, pos = 0, end;
+
+	while ((pos = find_next_bit(pool->dirty, size, pos)) < size) {
+		/* Dirty and busy: a request that zeroes it itself. */
+		if (test_bit(pos, pool->busy)) {
+			pos = find_next_zero_bit(pool->busy, size, pos);
+			continue;
+		}
+		end = min(pos + PGMAP_FOLIO_ZERO_CHUNK, size);
+		end = min(find_next_zero_bit(pool->dirty, end, pos),
+			  find_next_bit(pool->busy, end, pos));
+		bitmap_set(pool->busy, pos, end - pos);
+		pool->zeroing_first = pos;
+		pool->nr_zeroing = end - pos;
+		*first = pos;
+		return end - pos;
+	}
+	return 0;
+}
+
+static void pgmap_folio_zero_work(struct work_struct *work)
+{
+	struct pgmap_folio_pool *pool = container_of(work, struct pgmap_folio_pool,
+						     zero_work);
+	struct percpu_ref *ref = &pool->pgmap->ref;
+	unsigned long first, nr;
+	unsigned long flags;
+
+	for (;;) {
+		/* A dying pgmap is not zeroed: nobody gets its memory again. */
+		if (!percpu_ref_tryget_live(ref))
+			return;
+		mutex_lock(&pool->zero_mutex);
+		spin_lock_irqsave(&pool->lock, flags);
+		nr = pgmap_folio_zero_chunk(pool, &first);
+		spin_unlock_irqrestore(&pool->lock, flags);
+		if (nr)
+			pool->zero(pool->pgmap, (u64)first << PAGE_SHIFT,
+				   (u64)nr << PAGE_SHIFT);
+		spin_lock_irqsave(&pool->lock, flags);
+		if (nr) {
+			bitmap_clear(pool->dirty, first, nr);
+			bitmap_clear(pool->busy, first, nr);
+			WRITE_ONCE(pool->nr_dirty, pool->nr_dirty - nr);
+			pool->nr_zeroing = 0;
+		}
+		spin_unlock_irqrestore(&pool->lock, flags);
+		mutex_unlock(&pool->zero_mutex);
+		/* The pgmap may go once this is put: touch only the pool. */
+		percpu_ref_put(ref);
+		if (!nr)
+			return;
+		cond_resched();
+	}
+}
+
+/**
+ * pgmap_folio_pool_zero_freed - zero free memory before it is handed out
+ * @pool: the pool, before any folio is requested from it
+ * @zero: zeroes the @len bytes at byte offset @offset of the pool's
+ *	pgmap (page aligned, contiguous); called in process context, with
+ *	the run kept from everyone else
+ *
+ * For owners whose users must never see each other's bytes. Everything
+ * free now, and every folio freed from now on, is dirty until a work item
+ * has zeroed it with @zero in the background; %PGMAP_ALLOC_ZEROED
+ * requests prefer zeroed memory and zero the rest themselves, and
+ * pgmap_request_folios() always returns zeroed memory. The work item
+ * holds a pgmap reference while it zeroes a chunk (2 MiB at most) and
+ * stops once the pgmap is dying, so teardown waits for one chunk at most.
+ */
+void pgmap_folio_pool_zero_freed(struct pgmap_folio_pool *pool,
+				 pgmap_folio_zero_t zero)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&pool->lock, flags);
+	pool->zero = zero;
+	bitmap_fill(pool->dirty, pool->nr_folios);
+	bitmap_andnot(pool->dirty, pool->dirty, pool->busy, pool->nr_folios);
+	WRITE_ONCE(pool->nr_dirty, pool->nr_folios - pool->nr_busy);
+	spin_unlock_irqrestore(&pool->lock, flags);
+	queue_work(pgmap_compat_unbound_wq, &pool->zero_work);
+}
+EXPORT_SYMBOL_GPL(pgmap_folio_pool_zero_freed);
+
+/**
+ * pgmap_folio_pool_dirty_bytes - free bytes not zeroed yet
+ * @pool: the pool
+ *
+ * Return: the size of the free folios that hold what their last user (or
+ * the device) left, in a pool that zeroes freed memory (a snapshot); 0 in
+ * one that does not.
+ */
+u64 pgmap_folio_pool_dirty_bytes(const struct pgmap_folio_pool *pool)
+{
+	return (u64)READ_ONCE(pool->nr_dirty) << PAGE_SHIFT;
+}
+EXPORT_SYMBOL_GPL(pgmap_folio_pool_dirty_bytes);
 
 /**
  * pgmap_folio_pool_size - bytes managed by a pool

@@ -96,17 +96,33 @@ static ssize_t folios_in_use_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(folios_in_use);
 
-/* What the device's memory is used for, summed over every owner. */
+/* Free bytes not zeroed yet: the pool zeroes them in the background. */
+static ssize_t dirty_bytes_show(struct device *dev,
+				struct device_attribute *attr, char *buf)
+{
+	struct p2p_pgmap_dev *pdm = to_pdm(dev);
+	u64 dirty = 0;
+
+	if (pdm) {
+		down_read(&pdm->lock);
+		if (pdm->pool)
+			dirty = pgmap_folio_pool_dirty_bytes(pdm->pool);
+		up_read(&pdm->lock);
+	}
+	return sysfs_emit(buf, "%llu\n", dirty);
+}
+static DEVICE_ATTR_RO(dirty_bytes);
+
+/*
+ * What the device's memory is used for, summed over every owner: one step
+ * per folio, under each file's lock, not the device's.
+ */
 static struct p2p_pgmap_usage p2p_pgmap_usage_of(struct p2p_pgmap_dev *pdm)
 {
 	struct p2p_pgmap_usage usage = {};
 
-	if (!pdm)
-		return usage;
-	down_read(&pdm->lock);
-	if (pdm->pool)
+	if (pdm)
 		p2p_pgmap_dev_usage(pdm, &usage);
-	up_read(&pdm->lock);
 	return usage;
 }
 
@@ -125,22 +141,20 @@ static ssize_t pinned_only_bytes_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(pinned_only_bytes);
 
-/* One line per open file, or closed one whose memory pins still hold. */
+/*
+ * One line per open file, or released one whose memory pins still hold.
+ * It names processes and commands of every user: root only.
+ */
 static ssize_t owners_show(struct device *dev, struct device_attribute *attr,
 			   char *buf)
 {
 	struct p2p_pgmap_dev *pdm = to_pdm(dev);
-	ssize_t len = 0;
 
 	if (!pdm)
 		return -ENODEV;
-	down_read(&pdm->lock);
-	if (pdm->pool)
-		len = p2p_pgmap_owners_show(pdm, buf);
-	up_read(&pdm->lock);
-	return len;
+	return p2p_pgmap_owners_show(pdm, buf);
 }
-static DEVICE_ATTR_RO(owners);
+static DEVICE_ATTR_ADMIN_RO(owners);
 
 static ssize_t state_show(struct device *dev, struct device_attribute *attr,
 			  char *buf)
@@ -176,6 +190,7 @@ static struct attribute *p2p_pgmap_attrs[] = {
 	&dev_attr_bar.attr,
 	&dev_attr_offset.attr,
 	&dev_attr_free_bytes.attr,
+	&dev_attr_dirty_bytes.attr,
 	&dev_attr_folios_in_use.attr,
 	&dev_attr_mapped_bytes.attr,
 	&dev_attr_pinned_only_bytes.attr,

@@ -14,6 +14,10 @@
  * the freed folio, so teardown (memunmap_pages()) waits on the pgmap
  * counter alone.
  *
+ * A pool can also keep zeroed and not-yet-zeroed free memory apart, zeroing
+ * freed memory in the background with a function its owner gives
+ * (pgmap_folio_pool_zero_freed()), so that requests find zeroed memory.
+ *
  * This is the offset-based form of the pgmap_request_folios() proposal from
  * the 2022 "Fix the DAX-gup mistake" series, which never reached mainline.
  */
@@ -41,11 +45,18 @@ enum pgmap_folio_state {
 
 /* pgmap_alloc_folios() flags */
 #define PGMAP_ALLOC_WHOLE	0x1	/* all of the length, aligned, or nothing */
+#define PGMAP_ALLOC_ZEROED	0x2	/* memory that reads zero */
+
+/* Zeroes @len bytes at byte offset @offset of @pgmap (page aligned). */
+typedef void (*pgmap_folio_zero_t)(struct dev_pagemap *pgmap, u64 offset,
+				   u64 len);
 
 unsigned int pgmap_folio_max_order(const struct dev_pagemap *pgmap);
 struct pgmap_folio_pool *pgmap_folio_pool_create(struct dev_pagemap *pgmap,
 						 unsigned int max_order);
 void pgmap_folio_pool_destroy(struct pgmap_folio_pool *pool);
+void pgmap_folio_pool_zero_freed(struct pgmap_folio_pool *pool,
+				 pgmap_folio_zero_t zero);
 
 int pgmap_request_folios(struct pgmap_folio_pool *pool, u64 offset, u64 len,
 			 struct folio **folios);
@@ -64,5 +75,6 @@ void pgmap_folio_pool_drain(struct pgmap_folio_pool *pool);
 u64 pgmap_folio_pool_size(const struct pgmap_folio_pool *pool);
 unsigned long pgmap_folios_in_use(const struct pgmap_folio_pool *pool);
 u64 pgmap_folio_pool_free_bytes(const struct pgmap_folio_pool *pool);
+u64 pgmap_folio_pool_dirty_bytes(const struct pgmap_folio_pool *pool);
 
 #endif /* _LINUX_PGMAP_FOLIO_H */

@@ -10,12 +10,13 @@
  * folios are in use; its teardown runs in the parent once the test's
  * process has exited, and checks that every folio the test took came back.
  *
- * Each open file owns its memory: the tests map their own file at small
- * offsets without keeping out of each other's way, and those that need
- * another owner open the device again, or fork a process that does.
+ * Each open file owns its memory, for as long as the file lives (as a
+ * memfd does): the tests map their own file at small offsets without
+ * keeping out of each other's way, and those that need another owner, or
+ * a file to close, open the device again, or fork a process that does.
  *
- * One test:  p2p_pgmap_test -r dev.dev0.munmap_returns_every_folio
- * on every device:  p2p_pgmap_test -t munmap_returns_every_folio
+ * One test:  p2p_pgmap_test -r dev.dev0.close_returns_every_folio
+ * on every device:  p2p_pgmap_test -t close_returns_every_folio
  * list:  p2p_pgmap_test -l
  *
  * P2P_VM_BAR_FILE names the host file behind the first device's BAR, which
@@ -25,9 +26,11 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <limits.h>
 #include <poll.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -40,6 +43,12 @@
 #include "p2p_pgmap_huge.h"
 
 static size_t page;
+
+#define SZ_2M	(2UL << 20)
+
+static unsigned char *map_filled(struct __test_metadata *_metadata, int fd,
+				 size_t len, unsigned int seed,
+				 unsigned char **want);
 
 /* A call that must fail with errno err (it returns -1, or MAP_FAILED). */
 #define ASSERT_FAILS_WITH(ret_type, failed, call, err) do {		\
@@ -132,6 +141,39 @@ static struct p2p_pgmap_info info(struct __test_metadata *_metadata, int fd)
 	ASSERT_EQ(0, ioctl(fd, P2P_PGMAP_IOC_INFO, &in))
 		TH_LOG("P2P_PGMAP_IOC_INFO: %s", strerror(errno));
 	return in;
+}
+
+/* P2P_PGMAP_IOC_PUNCH_HOLE: 0, or -1 with errno set. */
+static int punch(int fd, unsigned long long offset, unsigned long long len)
+{
+	struct p2p_pgmap_punch ph = { .offset = offset, .len = len };
+
+	return ioctl(fd, P2P_PGMAP_IOC_PUNCH_HOLE, &ph);
+}
+
+/* Whether len bytes at p are all zero; the first that is not in *at. */
+static bool all_zero(const volatile unsigned char *p, size_t len, size_t *at)
+{
+	for (*at = 0; *at < len; (*at)++)
+		if (p[*at])
+			return false;
+	return true;
+}
+
+/*
+ * free_bytes once the folios being freed are back (up to 6.14 they come
+ * back through a work item): waited for as settle_folios_in_use() does.
+ */
+static unsigned long long settle_free_bytes(struct __test_metadata *_metadata,
+					    int fd, unsigned long long want)
+{
+	unsigned long long now = info(_metadata, fd).free_bytes;
+
+	for (int i = 0; i < 1000 && now != want; i++) {
+		usleep(10000);
+		now = info(_metadata, fd).free_bytes;
+	}
+	return now;
 }
 
 static void *map(struct __test_metadata *_metadata, int fd, size_t len, off_t off)
@@ -384,12 +426,17 @@ TEST_F(dev, bar_file_write_visible_in_mapping)
 	close(bf);
 }
 
-TEST_F(dev, munmap_returns_every_folio)
+/*
+ * The memory of a file lives as long as the file: munmap() gives none of
+ * it back, close() all of it.
+ */
+TEST_F(dev, close_returns_every_folio)
 {
 	size_t n = 16, len = n * page;
 	unsigned long long before = sysfs_attr(_metadata, variant->node, "folios_in_use");
-	struct p2p_pgmap_info in = info(_metadata, self->fd);
-	volatile char *p = map(_metadata, self->fd, len, 0);
+	int fd = open_node(_metadata, variant->node);
+	struct p2p_pgmap_info in = info(_metadata, fd);
+	volatile char *p = map(_metadata, fd, len, 0);
 	unsigned long long now;
 
 	for (size_t i = 0; i < n; i++)
@@ -403,10 +450,27 @@ TEST_F(dev, munmap_returns_every_folio)
 	} else {
 		ASSERT_EQ(before + n, now);
 	}
-	ASSERT_EQ(in.free_bytes - len, info(_metadata, self->fd).free_bytes);
+	ASSERT_EQ(in.free_bytes - len, info(_metadata, fd).free_bytes);
 	ASSERT_EQ(0, munmap((void *)p, len));
+	ASSERT_EQ(now, sysfs_attr(_metadata, variant->node, "folios_in_use"))
+		TH_LOG("munmap() gave memory of an open file back");
+	ASSERT_EQ(len, info(_metadata, fd).file_held_bytes);
+	ASSERT_EQ(0, close(fd));
 	ASSERT_FOLIOS_RETURN_TO(before);
-	ASSERT_EQ(in.free_bytes, info(_metadata, self->fd).free_bytes);
+	ASSERT_EQ(in.free_bytes, settle_free_bytes(_metadata, self->fd, in.free_bytes));
+}
+
+/* munmap() and a new mmap() of the same offsets: the same bytes. */
+TEST_F(dev, munmap_then_mmap_keeps_the_bytes)
+{
+	size_t len = 2 * SZ_2M;
+	unsigned char *want, *p = map_filled(_metadata, self->fd, len, 0x19 + getpid(), &want);
+
+	ASSERT_EQ(0, munmap(p, len));
+	p = map(_metadata, self->fd, len, 0);
+	ASSERT_EQ(0, memcmp(want, p, len)) TH_LOG("bytes lost to munmap()");
+	ASSERT_EQ(0, munmap(p, len));
+	free(want);
 }
 
 TEST_F(dev, untouched_mapping_takes_no_folio)
@@ -416,6 +480,33 @@ TEST_F(dev, untouched_mapping_takes_no_folio)
 
 	ASSERT_EQ(before, sysfs_attr(_metadata, variant->node, "folios_in_use"));
 	ASSERT_EQ(0, munmap(p, 64 * page));
+}
+
+/*
+ * A page the parent mapped but never touched, written by a child that then
+ * exits: the parent reads the child's bytes (the page was in no page
+ * table of the parent's).
+ */
+TEST_F(dev, forked_childs_writes_survive_its_exit)
+{
+	size_t len = 256 * page;
+	volatile unsigned char *p = map(_metadata, self->fd, len, 0);
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		for (size_t i = 0; i < len; i++)
+			p[i] = (unsigned char)(i * 13 + 1);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	for (size_t i = 0; i < len; i++) {
+		ASSERT_EQ((unsigned char)(i * 13 + 1), p[i])
+			TH_LOG("byte %zu lost with the child", i);
+	}
 }
 
 TEST_F(dev, fork_child_shares_memory)
@@ -441,8 +532,6 @@ TEST_F(dev, fork_child_shares_memory)
  * one PMD. The tests below run on every kernel; where folios are one page
  * only the assertions about huge mappings skip.
  */
-#define SZ_2M	(2UL << 20)
-
 /* Why this kernel gives no huge mappings, or NULL when it does. */
 static const char *no_huge_mappings(struct __test_metadata *_metadata, int fd)
 {
@@ -516,12 +605,14 @@ TEST_F(dev, plain_mmap_is_pmd_mapped)
 	unsigned long long before = sysfs_attr(_metadata, variant->node, "folios_in_use");
 	volatile char *p;
 	int64_t huge;
+	int fd;
 
 	if (why)
 		SKIP(return, "%s", why);
 	if (info(_metadata, self->fd).free_bytes < len)
 		SKIP(return, "%s has less than 8 MiB free", variant->node);
-	p = map(_metadata, self->fd, len, 0);
+	fd = open_node(_metadata, variant->node);
+	p = map(_metadata, fd, len, 0);
 	ASSERT_EQ(0UL, (uintptr_t)p % SZ_2M) TH_LOG("mmap gave %p, not 2 MiB aligned", p);
 	for (size_t i = 0; i < len; i += page)
 		p[i] = 1;
@@ -531,6 +622,7 @@ TEST_F(dev, plain_mmap_is_pmd_mapped)
 					     (long long)huge, len);
 	ASSERT_EQ(before + 4, sysfs_attr(_metadata, variant->node, "folios_in_use"));
 	ASSERT_EQ(0, munmap((void *)p, len));
+	ASSERT_EQ(0, close(fd));
 	ASSERT_FOLIOS_RETURN_TO(before);
 }
 
@@ -644,6 +736,156 @@ TEST_F(dev, fork_shares_huge_mapping)
 	ASSERT_EQ(0, WEXITSTATUS(status))
 		TH_LOG("child: 2 = no memory, 3 = other bytes, 4 = not mapped huge");
 	ASSERT_EQ(0x99, p[len - 1]);
+}
+
+/*
+ * MADV_DONTNEED of a shared file mapping only unmaps: one page of a huge
+ * mapping, then 1 MiB inside its second 2 MiB, then the whole of it; every
+ * byte reads back as written (the kernel zaps whole PMDs to do it).
+ */
+TEST_F(dev, madv_dontneed_keeps_every_byte)
+{
+	size_t len = 4 * SZ_2M;
+	unsigned char *want, *p;
+
+	if (info(_metadata, self->fd).free_bytes < len)
+		SKIP(return, "%s has less than 8 MiB free", variant->node);
+	p = map_filled(_metadata, self->fd, len, 0x47 + getpid(), &want);
+	ASSERT_EQ(0, madvise(p + 7 * page, page, MADV_DONTNEED));
+	ASSERT_EQ(0, memcmp(want, p, len)) TH_LOG("bytes lost to MADV_DONTNEED of one page");
+	ASSERT_EQ(0, madvise(p + SZ_2M + SZ_2M / 4, SZ_2M / 2, MADV_DONTNEED));
+	ASSERT_EQ(0, memcmp(want, p, len)) TH_LOG("bytes lost to MADV_DONTNEED of 1 MiB");
+	ASSERT_EQ(0, madvise(p, len, MADV_DONTNEED));
+	ASSERT_EQ(0, memcmp(want, p, len)) TH_LOG("bytes lost to MADV_DONTNEED of all of it");
+	/* Touched again, each 2 MiB is one PMD again where the kernel can. */
+	if (!no_huge_mappings(_metadata, self->fd))
+		ASSERT_EQ((int64_t)len, p2p_pgmap_huge_bytes(p, len));
+	ASSERT_EQ(0, munmap(p, len));
+	free(want);
+}
+
+/*
+ * mremap() of a whole huge mapping to an address 4 KiB past a 2 MiB
+ * boundary: the kernel cannot move PMDs there and splits them; every byte
+ * moves with the mapping.
+ */
+TEST_F(dev, mremap_to_a_4k_aligned_address_keeps_every_byte)
+{
+	size_t len = 2 * SZ_2M;
+	unsigned char *want, *area, *dst, *moved, *p;
+
+	p = map_filled(_metadata, self->fd, len, 0x6b + getpid(), &want);
+	/* An address range to move to, then 4 KiB off its 2 MiB alignment. */
+	area = mmap(NULL, len + 2 * SZ_2M, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, area);
+	dst = (unsigned char *)(((uintptr_t)area + SZ_2M - 1) / SZ_2M * SZ_2M) + page;
+	moved = mremap(p, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+	ASSERT_EQ(dst, moved) TH_LOG("mremap: %s", strerror(errno));
+	ASSERT_EQ(0, memcmp(want, moved, len)) TH_LOG("bytes lost to mremap()");
+	ASSERT_EQ(0, munmap(area, len + 2 * SZ_2M));
+	free(want);
+}
+
+/*
+ * Giving a range back: the memory goes back to the device (free_bytes, the
+ * file's held bytes) and the range reads zero afterwards, through the same
+ * mapping; the rest keeps its bytes. A range that ends inside a 2 MiB
+ * folio zeroes those bytes and keeps the folio.
+ */
+TEST_F(dev, punch_hole_gives_memory_back_and_reads_zero)
+{
+	size_t len = 2 * SZ_2M, at;
+	int fd = open_node(_metadata, variant->node);
+	struct p2p_pgmap_info in = info(_metadata, fd);
+	unsigned char *want, *p;
+	unsigned long long held;
+
+	if (in.free_bytes < len)
+		SKIP(return, "%s has less than 4 MiB free", variant->node);
+	p = map_filled(_metadata, fd, len, 0x2f + getpid(), &want);
+	ASSERT_EQ(in.free_bytes - len, info(_metadata, fd).free_bytes);
+
+	/* The first 2 MiB, whole. */
+	ASSERT_EQ(0, punch(fd, 0, SZ_2M)) TH_LOG("punch: %s", strerror(errno));
+	ASSERT_EQ(len - SZ_2M, info(_metadata, fd).file_held_bytes);
+	ASSERT_EQ(in.free_bytes - (len - SZ_2M),
+		  settle_free_bytes(_metadata, fd, in.free_bytes - (len - SZ_2M)));
+	ASSERT_TRUE(all_zero(p, SZ_2M, &at)) TH_LOG("byte %zu is %#x after the punch", at, p[at]);
+	ASSERT_EQ(0, memcmp(want + SZ_2M, p + SZ_2M, SZ_2M)) TH_LOG("bytes past the hole changed");
+
+	/* 100 bytes from the middle of a page of the second 2 MiB. */
+	held = info(_metadata, fd).file_held_bytes;
+	ASSERT_EQ(0, punch(fd, SZ_2M + 3 * page + 50, 100));
+	memset(want + SZ_2M + 3 * page + 50, 0, 100);
+	ASSERT_EQ(0, memcmp(want + SZ_2M, p + SZ_2M, SZ_2M)) TH_LOG("not just the 100 bytes");
+	ASSERT_EQ(held, info(_metadata, fd).file_held_bytes)
+		TH_LOG("a part of a folio is zeroed, not given back");
+
+	ASSERT_EQ(0, munmap(p, len));
+	ASSERT_EQ(0, close(fd));
+	free(want);
+}
+
+/* Pages given back one by one (folios of one page, or a 2 MiB one's part). */
+TEST_F(dev, punch_hole_of_whole_pages)
+{
+	size_t len = 16 * page, at;
+	int fd = open_node(_metadata, variant->node);
+	unsigned long long before = sysfs_attr(_metadata, variant->node, "folios_in_use");
+	volatile unsigned char *p = map(_metadata, fd, len, 0);
+
+	memset((void *)p, 0x5a, len);
+	ASSERT_EQ(0, punch(fd, 4 * page, 4 * page));
+	ASSERT_TRUE(all_zero(p + 4 * page, 4 * page, &at)) TH_LOG("byte %zu", at);
+	for (size_t i = 0; i < len; i++) {
+		if (i < 4 * page || i >= 8 * page) {
+			ASSERT_EQ(0x5a, (int)p[i]) TH_LOG("byte %zu outside the hole", i);
+		}
+	}
+	/* The hole takes new, zeroed memory when touched again. */
+	p[5 * page] = 1;
+	ASSERT_EQ(1, (int)p[5 * page]);
+	ASSERT_EQ(0, punch(fd, 0, len));
+	ASSERT_EQ(0ULL, info(_metadata, fd).file_held_bytes);
+	ASSERT_FOLIOS_RETURN_TO(before);
+	/* Read, a hole takes new memory (as shmem's does): zeroed. */
+	ASSERT_TRUE(all_zero(p, len, &at)) TH_LOG("byte %zu", at);
+	ASSERT_EQ(0, munmap((void *)p, len));
+	ASSERT_EQ(0, close(fd));
+}
+
+TEST_F(dev, punch_hole_rejects_bad_ranges)
+{
+	struct p2p_pgmap_info in = info(_metadata, self->fd);
+	struct p2p_pgmap_punch ph = { .offset = 0, .len = page, .flags = 1 };
+
+	ASSERT_ERRNO(punch(self->fd, 0, 0), EINVAL);
+	ASSERT_ERRNO(punch(self->fd, in.size, page), EINVAL);
+	ASSERT_ERRNO(punch(self->fd, in.size - page, 2 * page), EINVAL);
+	ASSERT_ERRNO(punch(self->fd, page, ~0ULL), EINVAL);
+	ASSERT_ERRNO(ioctl(self->fd, P2P_PGMAP_IOC_PUNCH_HOLE, &ph), EINVAL);
+	ASSERT_ERRNO(ioctl(self->fd, P2P_PGMAP_IOC_PUNCH_HOLE, NULL), EFAULT);
+	/* A hole where there is no memory is no error. */
+	ASSERT_EQ(0, punch(self->fd, 0, in.size));
+}
+
+/* The VFS refuses fallocate() on a character device: the ioctl is the way. */
+TEST_F(dev, fallocate_is_refused_by_the_vfs)
+{
+	ASSERT_ERRNO(fallocate(self->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			       0, page), ENODEV);
+}
+
+/* The owners file names every user's processes: root may read it, no one else. */
+TEST_F(dev, owners_file_is_root_only)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/sys/class/p2p_pgmap_cdev/%s/device/p2p_pgmap/owners",
+		 strrchr(variant->node, '/') + 1);
+	ASSERT_EQ(0, stat(path, &st)) TH_LOG("stat %s: %s", path, strerror(errno));
+	ASSERT_EQ(0400U, st.st_mode & 0777);
 }
 
 TEST_F(dev, two_opens_never_share)
@@ -873,7 +1115,12 @@ TEST_F(dev, accounting_of_this_file)
 	snprintf(want, sizeof(want), "pid=%d file=open held=%zu mapped=%zu pinned=0 ",
 		 getpid(), len, len);
 	ASSERT_EQ(0, strncmp(line, want, strlen(want))) TH_LOG("owners: '%s'", line);
+	/* Unmapped, the file still holds it; given back, it holds nothing. */
 	ASSERT_EQ(0, munmap((void *)p, len));
+	in = info(_metadata, self->fd);
+	ASSERT_EQ(len, in.file_held_bytes);
+	ASSERT_EQ(0ULL, in.file_mapped_bytes);
+	ASSERT_EQ(0, punch(self->fd, 0, len)) TH_LOG("punch: %s", strerror(errno));
 	ASSERT_FOLIOS_RETURN_TO(self->folios_at_setup);
 	ASSERT_EQ(0ULL, info(_metadata, self->fd).file_held_bytes);
 }
@@ -943,14 +1190,17 @@ TEST_F(dev, msync_succeeds)
 	ASSERT_EQ(0, msync((void *)p, page, MS_ASYNC));
 }
 
+/* A file opened after another one closed never sees that file's bytes. */
 TEST_F(dev, new_mapper_never_sees_old_bytes)
 {
 	size_t len = 8 * page, i;
 	unsigned long long before = sysfs_attr(_metadata, variant->node, "folios_in_use");
-	unsigned char *p = map(_metadata, self->fd, len, 0);
+	int fd = open_node(_metadata, variant->node);
+	unsigned char *p = map(_metadata, fd, len, 0);
 
 	memset(p, 0xa5, len);
 	ASSERT_EQ(0, munmap(p, len));
+	ASSERT_EQ(0, close(fd));
 	ASSERT_FOLIOS_RETURN_TO(before);
 	p = map(_metadata, self->fd, len, 0);
 	for (i = 0; i < len && !p[i]; i++)

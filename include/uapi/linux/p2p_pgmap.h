@@ -3,26 +3,31 @@
  * p2p_pgmap: PCI device memory (a BAR) handed to userspace as ZONE_DEVICE
  * folios through /dev/p2p_pgmapN.
  *
- * Each open() of the device is an owner of device memory of its own. The
- * file offset of mmap() (MAP_SHARED only, page aligned) is an offset into
- * that file's memory, which the driver places in the BAR where it has free
- * memory, as contiguous and as aligned as it can, when a page is first
- * touched. Every mapping of an offset through the same open file shares
- * its memory: in one process, in a child after fork(), in a process that
- * received the file descriptor over a Unix socket. No other open file
- * reaches it, whatever offset it maps.
+ * Each open() of the device is an owner of device memory of its own, with
+ * the lifetime rules of a memfd. The file offset of mmap() (MAP_SHARED
+ * only, page aligned) is an offset into that file's memory, which the
+ * driver places in the BAR where it has free memory, as contiguous and as
+ * aligned as it can, when a page is first touched. Every mapping of an
+ * offset through the same open file shares its memory: in one process, in
+ * a child after fork(), in a process that received the file descriptor
+ * over a Unix socket. No other open file reaches it, whatever offset it
+ * maps.
  *
- * The memory of a file lives while it is mapped or pinned (an RDMA
- * registration, O_DIRECT in flight, vmsplice() into a pipe): a page
- * unmapped everywhere and not pinned goes back to the device, and the next
- * touch of that offset gets new memory. Memory is zeroed before any page
- * of it is first mapped, so no file ever sees bytes another file (or an
- * earlier life of its own) left. A page still pinned after its file is
- * closed belongs to nobody: it returns to the device when the pin goes.
+ * The memory of a file lives as long as the file: from the first touch of
+ * a page until the file is released (its last fd closed and its last
+ * mapping gone), the range is given back with P2P_PGMAP_IOC_PUNCH_HOLE, or
+ * the device goes away. munmap(), MADV_DONTNEED, mremap(), the split of a
+ * huge mapping or the exit of a child that mapped it lose no byte: the
+ * next touch finds the same memory. Memory is zero when a file first
+ * touches it, so no file ever sees bytes another file (or an earlier life
+ * of its own) left. A page still pinned (an RDMA registration, O_DIRECT in
+ * flight, vmsplice() into a pipe) after its file let go of it belongs to
+ * nobody: it returns to the device when the pin goes.
  *
  * When the device has no free memory, or the file holds the most the
- * module parameter file_limit allows, the access that needs new memory
- * gets SIGBUS; an mmap() longer than file_limit fails with ENOMEM. When
+ * module parameter file_limit allows (memory the file let go of counts
+ * until it is freed), the access that needs new memory gets SIGBUS; an
+ * mmap() longer than file_limit fails with ENOMEM. When
  * the device goes away, mappings are revoked (later accesses get SIGBUS),
  * and so are RDMA registrations where the kernel can (the device's
  * long_term_pins attribute says); then poll() reports POLLHUP | POLLERR.
@@ -61,11 +66,14 @@
  * Since the memory became per file, the structure goes on (an older, shorter
  * one still works, with the ioctl number of its size):
  * @mapped_bytes:      (out) bytes of the device mapped by some process
- * @pinned_only_bytes: (out) bytes held though no process maps them
- * @file_held_bytes:   (out) bytes this file holds (mapped or pinned)
+ * @pinned_only_bytes: (out) bytes pinned (beyond their file and mappings)
+ *                     that no process maps
+ * @file_held_bytes:   (out) bytes this file took and are not freed yet
+ *                     (what file_limit counts)
  * @file_mapped_bytes: (out) bytes of this file's memory mapped
  * @file_pinned_bytes: (out) bytes of this file's memory with references
- *                     beyond their mappings (pins, I/O in flight)
+ *                     beyond the file's and the mappings' (pins, I/O in
+ *                     flight)
  * @file_limit:        (out) most bytes one file may hold, 0 for no limit
  */
 struct p2p_pgmap_info {
@@ -123,8 +131,29 @@ struct p2p_pgmap_placement {
 
 #define P2P_PGMAP_PLACEMENT_MORE	(1U << 0)
 
+/*
+ * struct p2p_pgmap_punch - P2P_PGMAP_IOC_PUNCH_HOLE argument
+ * @offset: (in) file offset of the first byte to give back
+ * @len:    (in) bytes, not zero; @offset + @len within the device's size
+ * @flags:  (in) zero
+ *
+ * What fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) does for a
+ * regular file: the range reads zero afterwards. Memory wholly inside it
+ * leaves the file (and goes back to the device once no mapping or pin
+ * holds it); bytes of the range in a folio that reaches past it are
+ * zeroed. Mappings of the range are zapped and fault back in. fallocate()
+ * and madvise(MADV_REMOVE) cannot do this: the VFS refuses both for a
+ * character device (ENODEV).
+ */
+struct p2p_pgmap_punch {
+	__u64 offset;
+	__u64 len;
+	__u64 flags;
+};
+
 #define P2P_PGMAP_IOC_MAGIC	0xBA
 #define P2P_PGMAP_IOC_INFO	_IOR(P2P_PGMAP_IOC_MAGIC, 0x00, struct p2p_pgmap_info)
 #define P2P_PGMAP_IOC_PLACEMENT	_IOWR(P2P_PGMAP_IOC_MAGIC, 0x01, struct p2p_pgmap_placement)
+#define P2P_PGMAP_IOC_PUNCH_HOLE	_IOW(P2P_PGMAP_IOC_MAGIC, 0x02, struct p2p_pgmap_punch)
 
 #endif /* _UAPI_LINUX_P2P_PGMAP_H */
