@@ -417,6 +417,7 @@ static long p2p_pgmap_ioctl_info(struct p2p_pgmap_owner *owner,
 			info.flags |= P2P_PGMAP_INFO_LARGE_FOLIOS;
 		info.free_bytes = pgmap_folio_pool_free_bytes(pdm->pool);
 		info.folios_in_use = pgmap_folios_in_use(pdm->pool);
+		info.dirty_bytes = pgmap_folio_pool_dirty_bytes(pdm->pool);
 	}
 	up_read(&pdm->lock);
 	/* Under each file's lock, whose references keep its folios. */

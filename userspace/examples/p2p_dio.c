@@ -27,12 +27,17 @@
  *   touch  times mmap() plus one byte store (a zero) into every 4 KiB page,
  *          and munmap(), --loops times: what faulting in device memory costs
  *          next to host memory (for p2pmem/allocate, each mmap() allocates).
+ *          For /dev/p2p_pgmapN, whose file keeps its memory across munmap(),
+ *          each round gives it back afterwards (P2P_PGMAP_IOC_PUNCH_HOLE),
+ *          so that every round is a first touch, and times how long the
+ *          driver then takes to have it zeroed and ready again ("ready
+ *          again"); a round starts once no free memory waits for zeroing.
  *          It also counts the page faults the touch took (getrusage()
  *          ru_minflt, around the stores), asks the kernel how
  *          many bytes of the mapping it mapped huge (PAGEMAP_SCAN; -1 where
  *          the kernel cannot tell), all per round (mean). For
- *          /dev/p2p_pgmapN, whose driver zeroes new memory with 8-byte
- *          stores in its fault path, it also times writing zeros into the
+ *          /dev/p2p_pgmapN, whose driver zeroes freed memory with 8-byte
+ *          stores in the background, it also times writing zeros into the
  *          whole mapping, already faulted in, with 8-byte stores from
  *          userspace (an estimate of that zeroing; "zero-fill n/a" for
  *          other memory) and says whether the driver hands out large
@@ -105,6 +110,7 @@ struct opts {
 	uint64_t buf_off, dev_off, len, bs, seed, loops;
 	uint64_t pat_off;	/* fill/check: the pattern position of OFFSET */
 	bool has_seed;
+	const char *bar_file;	/* read: check the pattern there too */
 };
 
 struct map {
@@ -119,6 +125,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: p2p_dio read|write --buf SRC --dev BLOCKDEV [--buf-offset N]\n"
 		"                  [--dev-offset N] --len N [--bs N] [--seed S] [--loops K]\n"
+		"                  [--bar-file FILE]\n"
 		"       p2p_dio touch --buf SRC [--buf-offset N] --len N [--loops K]\n"
 		"       p2p_dio fill|check FILE OFFSET LEN SEED [POS]\n"
 		"SRC is \"host\" or a file to mmap (/dev/p2p_pgmap0, .../p2pmem/allocate);\n"
@@ -188,12 +195,16 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			o->has_seed = true;
 		} else if (!strcmp(k, "--loops")) {
 			o->loops = parse_u64(k, v, false);
+		} else if (!strcmp(k, "--bar-file") && o->mode == READ) {
+			o->bar_file = v;
 		} else {
 			usage_err("unknown option %s for %s", k, argv[1]);
 		}
 	}
 	if (!o->buf || !o->len || (io && !o->dev))
 		usage_err("--buf, --len%s are required (and --len > 0)", io ? " and --dev" : "");
+	if (o->bar_file && !o->has_seed)
+		usage_err("--bar-file needs --seed: it checks the pattern there");
 	if (o->buf_off % sysconf(_SC_PAGESIZE))
 		usage_err("--buf-offset %" PRIu64 " is not page aligned", o->buf_off);
 	if (!o->loops || o->loops > UINT64_MAX / o->len)
@@ -278,6 +289,70 @@ static int pattern_check(const unsigned char *p, size_t len, uint64_t pos,
 		return 1;
 	}
 	return 0;
+}
+
+/*
+ * --bar-file: the pattern of the read is also in FILE (the memory behind
+ * the BAR, e.g. an emulated device's host file) wherever the driver placed
+ * the buffer, checked while this process still holds the memory: once its
+ * file is released, the driver zeroes it. Returns 0, or 1 after saying why.
+ */
+static int check_bar_file(const struct opts *o, int fd)
+{
+	struct p2p_pgmap_range r[64];
+	struct p2p_pgmap_placement pl = {
+		.offset = o->buf_off, .len = o->len, .ranges = (uintptr_t)r,
+	};
+	uint64_t covered = 0;
+	unsigned char *chunk;
+	int bf, rc = 1;
+
+	bf = open(o->bar_file, O_RDONLY | O_CLOEXEC);
+	chunk = malloc(FILE_CHUNK);
+	if (bf < 0 || !chunk) {
+		fprintf(stderr, PFX "open %s: %s\n", o->bar_file, strerror(errno));
+		goto out;
+	}
+	do {
+		pl.nr_ranges = 64;
+		if (ioctl(fd, P2P_PGMAP_IOC_PLACEMENT, &pl)) {
+			fprintf(stderr, PFX "P2P_PGMAP_IOC_PLACEMENT: %s\n", strerror(errno));
+			goto out;
+		}
+		for (uint32_t i = 0; i < pl.nr_ranges; i++) {
+			for (uint64_t d = 0; d < r[i].len; d += FILE_CHUNK) {
+				size_t n = r[i].len - d < FILE_CHUNK ? r[i].len - d : FILE_CHUNK;
+				uint64_t pos = o->dev_off + (r[i].offset - o->buf_off) + d;
+
+				if (pread(bf, chunk, n, r[i].bar_offset + d) != (ssize_t)n) {
+					fprintf(stderr, PFX "short read of %s\n", o->bar_file);
+					goto out;
+				}
+				if (pattern_check(chunk, n, pos, o->seed, o->bar_file))
+					goto out;
+			}
+			covered += r[i].len;
+		}
+		if (pl.nr_ranges) {
+			uint64_t end = r[pl.nr_ranges - 1].offset + r[pl.nr_ranges - 1].len;
+
+			pl.len -= end - pl.offset;
+			pl.offset = end;
+		}
+	} while (pl.flags & P2P_PGMAP_PLACEMENT_MORE);
+	if (covered != o->len) {
+		fprintf(stderr, PFX "placement covers %" PRIu64 " of %" PRIu64 " bytes\n",
+			covered, o->len);
+		goto out;
+	}
+	printf(PFX "pattern verified in %s too, where the driver placed the buffer\n",
+	       o->bar_file);
+	rc = 0;
+out:
+	free(chunk);
+	if (bf >= 0)
+		close(bf);
+	return rc;
 }
 
 static const char *mapped_name = "the buffer";	/* for on_sigbus() */
@@ -427,6 +502,8 @@ static int do_io(const struct opts *o)
 		if (pattern_check(m.p, m.len, o->dev_off, o->seed, m.name))
 			goto out_close;
 		printf(PFX "pattern verified\n");
+		if (o->bar_file && (m.fd < 0 || check_bar_file(o, m.fd)))
+			goto out_close;
 	}
 	/* Where the memory sits in the BAR: p2p_pgmap devices only. */
 	if (m.fd >= 0) {
@@ -442,6 +519,25 @@ out_unmap:
 	return rc;
 }
 
+/*
+ * Wait until no free memory of the p2p_pgmap device @fd waits for zeroing
+ * (at most 30 s); the seconds it took, or -1 when it did not happen.
+ */
+static double wait_zeroed(int fd)
+{
+	struct p2p_pgmap_info info;
+	double t = now();
+
+	do {
+		if (ioctl(fd, P2P_PGMAP_IOC_INFO, &info))
+			return -1;
+		if (!info.dirty_bytes)
+			return now() - t;
+		usleep(200);
+	} while (now() - t < 30);
+	return -1;
+}
+
 /* Minor page faults of this process so far (device memory has no major ones). */
 static long faults_so_far(void)
 {
@@ -455,7 +551,7 @@ static long faults_so_far(void)
 static int do_touch(const struct opts *o)
 {
 	size_t pages = (o->len + TOUCH_STRIDE - 1) / TOUCH_STRIDE;
-	double t_map = 0, t_unmap = 0, t_zero = 0, t;
+	double t_map = 0, t_unmap = 0, t_zero = 0, t_ready = 0, t;
 	long faults = 0, f;
 	int64_t huge = 0;
 	struct map m;
@@ -464,7 +560,7 @@ static int do_touch(const struct opts *o)
 	struct p2p_pgmap_info info = { 0 };
 	const char *large = "n/a";
 	bool is_p2p_pgmap = false;
-	char zero[64] = "n/a";
+	char zero[64] = "n/a", ready[64] = "n/a";
 
 	/* Only mmap and munmap are timed: open SRC once. */
 	if (open_src(o, &m))
@@ -476,6 +572,11 @@ static int do_touch(const struct opts *o)
 	for (uint64_t l = 0; l < o->loops; l++) {
 		int64_t h;
 
+		if (is_p2p_pgmap && wait_zeroed(m.fd) < 0) {
+			fprintf(stderr, PFX "%s: free memory still waits for zeroing after 30 s\n",
+				m.name);
+			goto out;
+		}
 		t = now();
 		if (map_src(o, &m))
 			goto out;
@@ -498,17 +599,40 @@ static int do_touch(const struct opts *o)
 			goto out;
 		}
 		t_unmap += now() - t;
+		if (is_p2p_pgmap) {
+			struct p2p_pgmap_punch ph = { .offset = o->buf_off, .len = o->len };
+			double w;
+
+			/* The memory back to the device, then zeroed again. */
+			t = now();
+			if (ioctl(m.fd, P2P_PGMAP_IOC_PUNCH_HOLE, &ph)) {
+				fprintf(stderr, PFX "P2P_PGMAP_IOC_PUNCH_HOLE %s: %s\n",
+					m.name, strerror(errno));
+				goto out;
+			}
+			w = wait_zeroed(m.fd);
+			if (w < 0) {
+				fprintf(stderr, PFX "%s: memory given back not zeroed after 30 s\n",
+					m.name);
+				goto out;
+			}
+			t_ready += now() - t;
+		}
 	}
 	t_map /= o->loops;
 	t_unmap /= o->loops;
 	t_zero /= o->loops;
-	if (is_p2p_pgmap)
+	t_ready /= o->loops;
+	if (is_p2p_pgmap) {
 		snprintf(zero, sizeof(zero), "%.6f s (8-byte stores to the mapped memory)", t_zero);
+		snprintf(ready, sizeof(ready), "%.6f s", t_ready);
+	}
 	printf(PFX "touch %" PRIu64 " bytes of %s: mmap+first touch %.6f s (mean of %" PRIu64
 	       "), munmap %.6f s, mmap+first touch = %.0f ns per page, faults %.1f,"
-	       " huge %" PRId64 " bytes, zero-fill %s, large folios %s\n",
+	       " huge %" PRId64 " bytes, zero-fill %s, large folios %s, ready again %s\n",
 	       o->len, o->buf, t_map, o->loops, t_unmap, t_map * 1e9 / pages,
-	       (double)faults / o->loops, huge < 0 ? -1 : huge / (int64_t)o->loops, zero, large);
+	       (double)faults / o->loops, huge < 0 ? -1 : huge / (int64_t)o->loops, zero, large,
+	       ready);
 	rc = 0;
 out:
 	close_src(&m);

@@ -65,11 +65,13 @@ struct opts {
 	int anon;	/* anonymous memory in place of device memory */
 	int mtu;	/* path MTU in bytes; 0: the port's active MTU */
 	int read_bar;	/* the READ pattern comes from outside, through the BAR */
+	int hold;	/* keep the memory until a line on stdin, at the end */
 };
 
 static const char usage_text[] =
 	"usage: p2p_rdma_rw [--dev PATH | --anon] [--ibdev NAME] [--offset BYTES] [--size BYTES]\n"
 	"                   [--gid-index N] [--odp] [--mtu 256|512|1024|2048|4096] [--read-bar]\n"
+	"                   [--hold]\n"
 	"\n"
 	"Registers SIZE bytes of p2p_pgmap device memory (default /dev/p2p_pgmap0) for\n"
 	"RDMA, moves data into it by RDMA WRITE and out of it by RDMA READ over two\n"
@@ -93,7 +95,11 @@ static const char usage_text[] =
 	"           before the RDMA READ, print where the memory sits in the BAR and\n"
 	"           wait for a line on stdin: meanwhile whoever reaches the memory\n"
 	"           behind the BAR (the host file of an emulated device) writes the\n"
-	"           READ pattern (seed 0xa7) there, instead of the CPU here.\n";
+	"           READ pattern (seed 0xa7) there, instead of the CPU here.\n"
+	"  --hold   at the end, with the WRITE pattern left in device memory, say so\n"
+	"           and keep the memory until a line on stdin, so that whoever reaches\n"
+	"           the memory behind the BAR can check it there: once the device file\n"
+	"           is released the driver zeroes that memory.\n";
 
 static void usage(int rc)
 {
@@ -133,6 +139,10 @@ static void parse(int argc, char **argv, struct opts *o)
 			o->read_bar = 1;
 			continue;
 		}
+		if (!strcmp(argv[i], "--hold")) {
+			o->hold = 1;
+			continue;
+		}
 		if (i + 1 >= argc)
 			usage(2);
 		if (!strcmp(argv[i], "--dev"))
@@ -150,7 +160,8 @@ static void parse(int argc, char **argv, struct opts *o)
 		else
 			usage(2);
 	}
-	if (!o->size || (o->mtu && !mtu_enum(o->mtu)) || (o->read_bar && o->anon))
+	if (!o->size || (o->mtu && !mtu_enum(o->mtu)) ||
+	    ((o->read_bar || o->hold) && o->anon))
 		usage(2);
 }
 
@@ -521,6 +532,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "p2p_rdma_rw: P2P_PGMAP_IOC_PLACEMENT: %s\n", strerror(errno));
 	else
 		p2p_pgmap_print_huge(stdout, fd, dev_mem, o.size);
+	if (o.hold) {
+		char go[16];
+
+		printf("hold: the WRITE pattern (seed 0x3c) is in device memory; a line on stdin lets go\n");
+		fflush(stdout);
+		if (!fgets(go, sizeof(go), stdin))
+			fprintf(stderr, "p2p_rdma_rw: --hold: no line on stdin\n");
+	}
 	rc = 0;
 out:
 	if (host_mr && ibv_dereg_mr(host_mr))

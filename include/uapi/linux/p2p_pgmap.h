@@ -75,6 +75,9 @@
  *                     beyond the file's and the mappings' (pins, I/O in
  *                     flight)
  * @file_limit:        (out) most bytes one file may hold, 0 for no limit
+ * @dirty_bytes:       (out) free bytes not zeroed yet: the driver zeroes
+ *                     freed memory in the background, and a fault that
+ *                     finds only such memory zeroes it itself
  */
 struct p2p_pgmap_info {
 	__u64 size;
@@ -91,6 +94,7 @@ struct p2p_pgmap_info {
 	__u64 file_mapped_bytes;
 	__u64 file_pinned_bytes;
 	__u64 file_limit;
+	__u64 dirty_bytes;
 };
 
 /*
