@@ -65,9 +65,7 @@ static bool p2p_pgmap_core_pool_try_give_back(struct p2p_pgmap_dev *pdm);
 static void p2p_pgmap_folio_free(struct folio *folio)
 {
 	struct dev_pagemap *pgmap = pgmap_compat_page_pgmap(folio_page(folio, 0));
-	struct p2p_pgmap_dev *pdm = container_of(pgmap->ops,
-						 struct p2p_pgmap_dev,
-						 pgmap_ops);
+	struct p2p_pgmap_dev *pdm = p2p_pgmap_of(pgmap);
 
 #ifdef P2P_PGMAP_VIA_CORE_RESOURCE
 	/* Not one of ours: the core's own allocator handed it out. */

@@ -298,10 +298,17 @@ static void p2p_pgmap_zero_bytes(void *addr, size_t len)
  * @offset: byte offset of the run into @pgmap, page aligned
  * @len: bytes
  *
+ * Memory of a device going away is handed to nobody again: it is left as
+ * it is (what its users left stays in the device, as it would after the
+ * device is unplugged; a later probe zeroes everything before use), and
+ * remove does not wait for it.
+ *
  * Context: process context; the pool keeps the run from everyone else.
  */
 void p2p_pgmap_zero(struct dev_pagemap *pgmap, u64 offset, u64 len)
 {
+	if (READ_ONCE(p2p_pgmap_of(pgmap)->dying))
+		return;
 	/* A run is contiguous in the kernel's map too. */
 	p2p_pgmap_zero_bytes(page_address(pfn_to_page(PHYS_PFN(pgmap->range.start +
 								 offset))),

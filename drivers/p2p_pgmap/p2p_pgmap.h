@@ -183,6 +183,12 @@ struct p2p_pgmap_dev {
 	ktime_t t_unmapped;
 };
 
+/* The device of a pgmap: its ops live in the p2p_pgmap_dev. */
+static inline struct p2p_pgmap_dev *p2p_pgmap_of(struct dev_pagemap *pgmap)
+{
+	return container_of(pgmap->ops, struct p2p_pgmap_dev, pgmap_ops);
+}
+
 /* cdev.c */
 int p2p_pgmap_cdev_init(void);
 void p2p_pgmap_cdev_exit(void);
