@@ -20,7 +20,8 @@
  * mapped with one PMD by ->huge_fault() where the VMA covers it, with PTEs
  * otherwise. The file keeps its folios, so a huge mapping that core mm
  * splits or zaps (partial munmap(), MADV_DONTNEED, mremap()) just faults
- * back in, with PTEs where the VMA no longer covers the 2 MiB. ->get_unmapped_area() places mappings of 2 MiB and more on a
+ * back in, with PTEs where the VMA no longer covers the 2 MiB.
+ * ->get_unmapped_area() places mappings of 2 MiB and more on a
  * 2 MiB boundary matching their file offset, so a plain mmap() gets PMDs.
  * Such a VMA is not VM_MIXEDMAP: the core treats a huge mapping in a
  * VM_MIXEDMAP VMA as special (no reference, no rmap) and would leak the
@@ -576,7 +577,8 @@ int p2p_pgmap_cdev_add(struct p2p_pgmap_dev *pdm)
  * @pdm: the device
  *
  * Refuses new mappings, folios and opens, zaps every user mapping (later
- * accesses get SIGBUS), makes every open file let go of its memory, revokes long-term pins where the kernel can (RDMA
+ * accesses get SIGBUS), makes every open file let go of its memory,
+ * revokes long-term pins where the kernel can (RDMA
  * MRs then fail with an access error), wakes poll() waiters with
  * POLLHUP | POLLERR, removes the device node and, if folios are still
  * referenced, starts reporting whose memory they are. The caller then

@@ -239,8 +239,8 @@ static int p2p_pgmap_map_drop(struct p2p_pgmap_owner *owner,
  */
 void p2p_pgmap_owner_drop_all(struct p2p_pgmap_owner *owner)
 {
-	struct folio *batch[P2P_PGMAP_DROP_BATCH];
 	MA_STATE(mas, &owner->map, 0, 0);
+	struct folio *batch[P2P_PGMAP_DROP_BATCH];
 	struct folio *folio;
 	unsigned int nr, i;
 
@@ -444,29 +444,38 @@ int p2p_pgmap_owner_alloc(struct p2p_pgmap_owner *owner, pgoff_t pgoff,
 	got = len >> PAGE_SHIFT;
 	fb->nr_folios = nr_folios;
 
-	for (i = 0, k = 0, next = pgoff; i < nr_folios; i++) {
+	/* Each folio holds the owner and counts as held until it is freed. */
+	refcount_add(nr_folios, &owner->ref);
+	atomic_long_add(got, &owner->nr_held);
+	for (i = 0, k = 0; i < nr_folios; i++) {
 		struct folio *folio = fb->folios[i];
 
 		p2p_compat_folio_set_zdd(folio, owner);
 		for (j = 0; j < folio_nr_pages(folio); j++)
 			fb->pages[k++] = folio_page(folio, j);
+	}
+	for (i = 0, next = pgoff; i < nr_folios; i++) {
+		struct folio *folio = fb->folios[i];
+
 		err = mtree_insert_range(&owner->map, next,
 					 next + folio_nr_pages(folio) - 1, folio,
 					 GFP_KERNEL);
 		if (err) {
-			/* Out of the map, then freed with the rest. */
-			while (i--)
-				mtree_erase(&owner->map,
-					    next -= folio_nr_pages(fb->folios[i]));
-			refcount_add(nr_folios, &owner->ref);
-			atomic_long_add(got, &owner->nr_held);
-			pgmap_release_folios(fb->folios, nr_folios);
+			/*
+			 * Out of the map, then freed with the rest; one whose
+			 * erase found no memory stays the file's, as if the
+			 * fault had succeeded that far.
+			 */
+			for (j = nr_folios; j-- > i; )
+				folio_put(fb->folios[j]);
+			while (i--) {
+				next -= folio_nr_pages(fb->folios[i]);
+				p2p_pgmap_map_drop(owner, fb->folios[i], next);
+			}
 			return err;
 		}
 		next += folio_nr_pages(folio);
 	}
-	refcount_add(nr_folios, &owner->ref);
-	atomic_long_add(got, &owner->nr_held);
 	return got;
 }
 

@@ -80,8 +80,8 @@ struct pgmap_folio_pool {
 
 	/* Zeroing, once pgmap_folio_pool_zero_freed() has set @zero. */
 	pgmap_folio_zero_t zero;
-	unsigned long *dirty;		/* free and not zeroed yet, or handed
-					 * out and being zeroed by the request */
+	/* Free and not zeroed yet, or reserved and being zeroed by a request. */
+	unsigned long *dirty;
 	unsigned long nr_dirty;		/* free pages not zeroed yet */
 	unsigned long zeroing_first;	/* the work item's chunk, busy meanwhile */
 	unsigned long nr_zeroing;
@@ -628,9 +628,9 @@ again:
 	got = pgmap_folio_find_run(pool, nr, align >> PAGE_SHIFT,
 				   phase >> PAGE_SHIFT,
 				   flags & PGMAP_ALLOC_WHOLE, zeroed, &first);
-	if (got)
+	if (got) {
 		dirty = pgmap_folio_reserve(pool, first, got, zeroed);
-	else if (pool->nr_zeroing && !waited) {
+	} else if (pool->nr_zeroing && !waited) {
 		/* What the work item is zeroing may be all there is. */
 		spin_unlock_irqrestore(&pool->lock, irqflags);
 		pgmap_folio_wait_zeroing(pool);
