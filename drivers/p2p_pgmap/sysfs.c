@@ -64,54 +64,51 @@ static ssize_t offset_show(struct device *dev, struct device_attribute *attr,
 }
 static DEVICE_ATTR_RO(offset);
 
+/* A figure of the device's pool, 0 once the pool is torn down. */
+static u64 p2p_pgmap_pool_figure(struct device *dev,
+				 u64 (*figure)(const struct pgmap_folio_pool *pool))
+{
+	struct p2p_pgmap_dev *pdm = to_pdm(dev);
+	u64 value = 0;
+
+	if (pdm) {
+		down_read(&pdm->lock);
+		if (pdm->pool)
+			value = figure(pdm->pool);
+		up_read(&pdm->lock);
+	}
+	return value;
+}
+
 static ssize_t free_bytes_show(struct device *dev,
 			       struct device_attribute *attr, char *buf)
 {
-	struct p2p_pgmap_dev *pdm = to_pdm(dev);
-	u64 free_bytes = 0;
-
-	if (pdm) {
-		down_read(&pdm->lock);
-		if (pdm->pool)
-			free_bytes = pgmap_folio_pool_free_bytes(pdm->pool);
-		up_read(&pdm->lock);
-	}
-	return sysfs_emit(buf, "%llu\n", free_bytes);
+	return sysfs_emit(buf, "%llu\n",
+			  p2p_pgmap_pool_figure(dev, pgmap_folio_pool_free_bytes));
 }
 static DEVICE_ATTR_RO(free_bytes);
-
-static ssize_t folios_in_use_show(struct device *dev,
-				  struct device_attribute *attr, char *buf)
-{
-	struct p2p_pgmap_dev *pdm = to_pdm(dev);
-	unsigned long in_use = 0;
-
-	if (pdm) {
-		down_read(&pdm->lock);
-		if (pdm->pool)
-			in_use = pgmap_folios_in_use(pdm->pool);
-		up_read(&pdm->lock);
-	}
-	return sysfs_emit(buf, "%lu\n", in_use);
-}
-static DEVICE_ATTR_RO(folios_in_use);
 
 /* Free bytes not zeroed yet: the pool zeroes them in the background. */
 static ssize_t dirty_bytes_show(struct device *dev,
 				struct device_attribute *attr, char *buf)
 {
-	struct p2p_pgmap_dev *pdm = to_pdm(dev);
-	u64 dirty = 0;
-
-	if (pdm) {
-		down_read(&pdm->lock);
-		if (pdm->pool)
-			dirty = pgmap_folio_pool_dirty_bytes(pdm->pool);
-		up_read(&pdm->lock);
-	}
-	return sysfs_emit(buf, "%llu\n", dirty);
+	return sysfs_emit(buf, "%llu\n",
+			  p2p_pgmap_pool_figure(dev, pgmap_folio_pool_dirty_bytes));
 }
 static DEVICE_ATTR_RO(dirty_bytes);
+
+static u64 p2p_pgmap_folios_in_use(const struct pgmap_folio_pool *pool)
+{
+	return pgmap_folios_in_use(pool);
+}
+
+static ssize_t folios_in_use_show(struct device *dev,
+				  struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%llu\n",
+			  p2p_pgmap_pool_figure(dev, p2p_pgmap_folios_in_use));
+}
+static DEVICE_ATTR_RO(folios_in_use);
 
 /*
  * What the device's memory is used for, summed over every owner: one step
