@@ -430,10 +430,46 @@ set title 'remove under RDMA traffic vs idle (goal: traffic <= {GOAL_UNPLUG_TRAF
 set ylabel 'ms (driver remove, median)'
 plot '{dat}-traffic.dat' {cols}
 """
+    hist = """set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.7 border -1
+set boxwidth 0.9
+set xtics auto
+set xlabel ''
+set key top left horizontal
+"""
+    # Only columns with data: gnuplot fails on a histogram without any.
+    touch_cols = [(c, t) for c, t, m, k in ((2, "p2p_pgmap", "p2p_pgmap", "seconds"),
+                                            (5, "zeroing (est.)", "p2p_pgmap", "zero_seconds"),
+                                            (6, "ready again after a free", "p2p_pgmap", "ready_seconds"),
+                                            (3, "p2pmem", "p2pmem", "seconds"),
+                                            (4, "host", "host", "seconds"))
+                  if any(r.get(m, {}).get(k) for r in touch)]
+    fault_cols = [(c, m) for c, m in zip((2, 3, 4), P2P_MEMS) if any(r[m] for r in faults)]
+    touch_script = hist + f"""
+set title 'mmap + first touch (ms, log)'
+set ylabel 'ms (log)'
+set logscale y
+set yrange [1:*]
+set xtics rotate by -20
+plot {columns(dat + '-touch.dat', touch_cols)}
+set xtics norotate
+set title 'page faults per 256 MiB touched (log)'
+set ylabel 'faults (log)'
+plot {columns(dat + '-faults.dat', fault_cols)}
+unset logscale
+set yrange [*:*]
+""" if touch else ""
     if not (result["reg_mr"] or result["bw"] or result.get("unplug")):
-        # Only the traffic part ran (BENCH_PARTS=traffic).
-        script = (f"set terminal pngcairo size 900,500 noenhanced\nset output '{png}'\n"
-                  f"set grid\n" + (traffic_script or "plot 0 notitle\n"))
+        # Only the touch or traffic parts ran (BENCH_PARTS=touch, traffic).
+        panels = (2 if touch else 0) + (1 if traffic else 0)
+        script = (f"set terminal pngcairo size {900 * max(panels, 1)},500 noenhanced\n"
+                  f"set output '{png}'\nset grid\n")
+        if panels:
+            script += (f"set multiplot layout 1,{panels}\n" + touch_script + traffic_script +
+                       "unset multiplot\n")
+        else:
+            script += "plot 0 notitle\n"
         subprocess.run(["gnuplot"], input=script.encode(), check=True)
         return
     more = bool(regt or touch or dio)
@@ -491,37 +527,8 @@ set xrange [*:*]; set yrange [*:*]
 """
         else:
             script += "set multiplot next\n"
-        hist = """set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.7 border -1
-set boxwidth 0.9
-set xtics auto
-set xlabel ''
-set key top left horizontal
-"""
-        # Only columns with data: gnuplot fails on a histogram without any.
-        touch_cols = [(c, t) for c, t, m, k in ((2, "p2p_pgmap", "p2p_pgmap", "seconds"),
-                                                (5, "zeroing (est.)", "p2p_pgmap", "zero_seconds"),
-                                                (6, "ready again after a free", "p2p_pgmap", "ready_seconds"),
-                                                (3, "p2pmem", "p2pmem", "seconds"),
-                                                (4, "host", "host", "seconds"))
-                      if any(r.get(m, {}).get(k) for r in touch)]
-        fault_cols = [(c, m) for c, m in zip((2, 3, 4), P2P_MEMS) if any(r[m] for r in faults)]
         if touch:
-            script += hist + f"""
-set title 'mmap + first touch (ms, log)'
-set ylabel 'ms (log)'
-set logscale y
-set yrange [1:*]
-set xtics rotate by -20
-plot {columns(dat + '-touch.dat', touch_cols)}
-set xtics norotate
-set title 'page faults per 256 MiB touched (log)'
-set ylabel 'faults (log)'
-plot {columns(dat + '-faults.dat', fault_cols)}
-unset logscale
-set yrange [*:*]
-"""
+            script += touch_script
         else:
             script += "set multiplot next\nset multiplot next\n"
         if dio:
