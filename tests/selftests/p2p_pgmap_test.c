@@ -1181,6 +1181,27 @@ TEST_F(dev, file_limit_is_enforced)
 	write_ull(_metadata, FILE_LIMIT_PARAM, self->file_limit_at_setup);
 }
 
+/*
+ * A file_limit below one page allows no memory at all: at mmap(), and at
+ * the fault of a mapping made before the limit was set.
+ */
+TEST_F(dev, file_limit_below_a_page_allows_none)
+{
+	static volatile char *p;
+
+	p = map(_metadata, self->fd, page, 0);
+	write_ull(_metadata, FILE_LIMIT_PARAM, 100);
+	ASSERT_MAP_FAILS(mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED,
+			      self->fd, 0), ENOMEM);
+	catch_sigbus();
+	if (!sigsetjmp(sigbus_env, 1)) {
+		p[0] = 1;
+		ASSERT_TRUE(0) TH_LOG("a page was taken under a limit of 100 bytes");
+	}
+	ASSERT_EQ(0ULL, info(_metadata, self->fd).file_held_bytes);
+	write_ull(_metadata, FILE_LIMIT_PARAM, self->file_limit_at_setup);
+}
+
 TEST_F(dev, msync_succeeds)
 {
 	volatile char *p = map(_metadata, self->fd, page, 0);
