@@ -223,7 +223,7 @@ static void json_str(const char *s)
 
 struct dev_info {
 	char bdf[64], node[64], vendor[16], device[16], state[16];
-	unsigned long long size, free, in_use, mapped, pinned_only;
+	unsigned long long size, free, in_use, mapped, pinned_only, dirty, file_limit;
 	int bar, p2pdma;
 };
 
@@ -246,6 +246,9 @@ static void get_info(const char *bdf, const char *node, struct dev_info *d)
 	d->in_use = attr_u64(bdf, "folios_in_use");
 	d->mapped = attr_u64(bdf, "mapped_bytes");
 	d->pinned_only = attr_u64(bdf, "pinned_only_bytes");
+	d->dirty = attr_u64(bdf, "dirty_bytes");
+	if (read_line("/sys/module/p2p_pgmap/parameters/file_limit", path, sizeof(path)))
+		d->file_limit = strtoull(path, NULL, 10);
 	d->bar = (int)attr_u64(bdf, "bar");
 	d->p2pdma = (int)attr_u64(bdf, "p2pdma");
 }
@@ -261,9 +264,10 @@ static void print_json(const struct dev_info *d)
 	printf(",\"device\":");
 	json_str(d->device);
 	printf(",\"bar\":%d,\"size\":%llu,\"free_bytes\":%llu,\"folios_in_use\":%llu,"
-	       "\"mapped_bytes\":%llu,\"pinned_only_bytes\":%llu,\"p2pdma\":%s,\"state\":",
-	       d->bar, d->size, d->free, d->in_use, d->mapped, d->pinned_only,
-	       d->p2pdma ? "true" : "false");
+	       "\"mapped_bytes\":%llu,\"pinned_only_bytes\":%llu,\"dirty_bytes\":%llu,"
+	       "\"file_limit\":%llu,\"p2pdma\":%s,\"state\":",
+	       d->bar, d->size, d->free, d->in_use, d->mapped, d->pinned_only, d->dirty,
+	       d->file_limit, d->p2pdma ? "true" : "false");
 	json_str(d->state);
 	putchar('}');
 }
@@ -351,7 +355,12 @@ static int cmd_show(int argc, char **argv)
 		       info.free >> 20, info.in_use);
 		printf("  mapped %llu bytes, held only by pins %llu bytes, P2PDMA provider: %s, state %s\n",
 		       info.mapped, info.pinned_only, info.p2pdma ? "yes" : "no", info.state);
-		printf("owners (open files, and closed ones whose memory pins hold):\n");
+		printf("  free and not zeroed yet %llu bytes; ", info.dirty);
+		if (info.file_limit)
+			printf("each file may hold %llu bytes (file_limit)\n", info.file_limit);
+		else
+			printf("no limit on what one file holds (file_limit 0)\n");
+		printf("owners (open files, and closed ones whose memory pins hold; held counts toward file_limit):\n");
 	}
 	while (f && fgets(line, sizeof(line), f)) {
 		int pid;
