@@ -8,6 +8,8 @@
  * does for device-private memory) and a pool over it. The memory itself is
  * never touched: only the folios' struct pages are, through the real free
  * path (folio_put() -> free_zone_device_folio() -> the free callback).
+ * The zeroing cases give the pool a zero callback that writes nothing
+ * either: it records which pages it was asked to zero.
  *
  * P2PDMA is the type p2p_pgmap uses and the only one whose frees the core
  * reports on every kernel (GENERIC folios get no callback since 6.15). On a
@@ -34,6 +36,7 @@
 #include <linux/module.h>
 #include <linux/percpu-refcount.h>
 #include <linux/pgmap_folio.h>
+#include <linux/sched.h>
 #include <linux/sizes.h>
 
 #include "compat.h"
@@ -48,6 +51,17 @@ struct kunit_pgmap {
 	bool unmapped;
 	struct completion unmap_done;
 	unsigned int refs[KP_NR_FOLIOS];	/* references the test holds */
+
+	/* What the zero callback did (see kp_zero()) */
+	bool clean[KP_NR_FOLIOS];	/* zeroed since last freed */
+	atomic_t zeroed[KP_NR_FOLIOS];	/* times zeroed */
+	atomic_t zeroed_by_worker;	/* pages zeroed by the work item */
+	atomic_t zeroed_by_caller;	/* pages zeroed by requests */
+	atomic_t bad_zero;		/* calls with a bad range */
+	bool stall;			/* hold the work item up */
+	unsigned long stalled_at;	/* first page of the chunk held up */
+	struct completion stalled;
+	struct completion unstall;
 };
 
 static unsigned long kp_base_pfn(struct kunit_pgmap *kp)
@@ -114,7 +128,11 @@ static void kunit_pgmap_folio_free(struct folio *folio)
 	struct kunit_pgmap *kp =
 		container_of(pgmap_compat_page_pgmap(folio_page(folio, 0)),
 			     struct kunit_pgmap, pgmap);
+	unsigned long idx = folio_pfn(folio) - kp_base_pfn(kp), i;
 
+	/* Dirty again: what its user wrote is in it. */
+	for (i = 0; i < folio_nr_pages(folio); i++)
+		WRITE_ONCE(kp->clean[idx + i], false);
 	pgmap_folio_return(kp->pool, folio);
 }
 
@@ -133,6 +151,8 @@ static int pgmap_folio_test_init(struct kunit *test)
 	kp = kzalloc_obj(*kp, GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, kp);
 	init_completion(&kp->unmap_done);
+	init_completion(&kp->stalled);
+	init_completion(&kp->unstall);
 
 	kp->res = request_free_mem_region(&iomem_resource, KP_SIZE,
 					  "pgmap_folio_kunit");
@@ -193,6 +213,8 @@ static void pgmap_folio_test_exit(struct kunit *test)
 
 	if (!kp)
 		return;
+	/* A work item a test that failed halfway still holds up. */
+	complete_all(&kp->unstall);
 	/* What a test that failed halfway still holds. */
 	for (i = 0; i < KP_NR_FOLIOS; i++)
 		for (; kp->refs[i]; kp->refs[i]--)
@@ -696,9 +718,9 @@ static int kunit_pgmap_unmapper(void *data)
 }
 
 /*
- * Start tearing the pgmap down in a thread, while @held is out, and wait
- * until its counter is dying; false (the test failed) if the thread could
- * not start. Teardown then waits for @held.
+ * Start tearing the pgmap down in a thread, while @held (if not NULL) is
+ * out, and wait until its counter is dying; false (the test failed) if the
+ * thread could not start. Teardown then waits for @held.
  */
 static bool kp_start_unmap(struct kunit *test, struct folio *held)
 {
@@ -708,7 +730,8 @@ static bool kp_start_unmap(struct kunit *test, struct folio *held)
 
 	unmapper = kthread_run(kunit_pgmap_unmapper, kp, "pgmap_folio_kunit");
 	if (IS_ERR(unmapper)) {
-		kp_release(kp, &held, 1);
+		if (held)
+			kp_release(kp, &held, 1);
 		KUNIT_FAIL(test, "kthread_run: %ld", PTR_ERR(unmapper));
 		return false;
 	}
@@ -768,6 +791,371 @@ static void pgmap_folio_test_large_freed_while_remove_waits(struct kunit *test)
 	KUNIT_EXPECT_TRUE(test, wait_for_completion_timeout(&kp->unmap_done,
 							    10 * HZ) > 0);
 	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
+}
+
+/*
+ * Zeroing of freed memory. The pgmap covers no memory, so the pool's zero
+ * callback writes nothing: it records, page by page, that the page was
+ * zeroed (clean[], zeroed[]), and the free callback clears clean[]. A page
+ * handed out must be clean: zeroed since it was last freed. While a test
+ * holds the work item up (kp_stall()), the callback stops in the work
+ * item until kp_unstall().
+ */
+static void kp_zero(struct dev_pagemap *pgmap, u64 offset, u64 len)
+{
+	struct kunit_pgmap *kp = container_of(pgmap, struct kunit_pgmap, pgmap);
+	unsigned long first = offset >> PAGE_SHIFT, nr = len >> PAGE_SHIFT, i;
+	bool worker = current->flags & PF_WQ_WORKER;
+
+	if (!nr || !PAGE_ALIGNED(offset) || !PAGE_ALIGNED(len) ||
+	    first >= KP_NR_FOLIOS || nr > KP_NR_FOLIOS - first) {
+		atomic_inc(&kp->bad_zero);
+		return;
+	}
+	if (worker && READ_ONCE(kp->stall)) {
+		WRITE_ONCE(kp->stalled_at, first);
+		complete(&kp->stalled);
+		wait_for_completion(&kp->unstall);
+	}
+	for (i = first; i < first + nr; i++) {
+		WRITE_ONCE(kp->clean[i], true);
+		atomic_inc(&kp->zeroed[i]);
+	}
+	atomic_add(nr, worker ? &kp->zeroed_by_worker : &kp->zeroed_by_caller);
+}
+
+static void kp_zero_pool(struct kunit_pgmap *kp)
+{
+	pgmap_folio_pool_zero_freed(kp->pool, kp_zero);
+}
+
+/* Hold the work item up in the zero callback of the next chunk it takes. */
+static void kp_stall(struct kunit_pgmap *kp)
+{
+	WRITE_ONCE(kp->stall, true);
+}
+
+/* Whether the work item stopped in the zero callback within 5 s. */
+static bool kp_wait_stalled(struct kunit_pgmap *kp)
+{
+	return wait_for_completion_timeout(&kp->stalled, 5 * HZ) > 0;
+}
+
+/* Let the work item go, now and for good. */
+static void kp_unstall(struct kunit_pgmap *kp)
+{
+	WRITE_ONCE(kp->stall, false);
+	complete_all(&kp->unstall);
+}
+
+/* Free pages not zeroed since they were last freed. */
+static unsigned long kp_unclean_free(struct kunit_pgmap *kp)
+{
+	unsigned long i, n = 0;
+
+	for (i = 0; i < KP_NR_FOLIOS; i++)
+		if (pgmap_folio_state(kp->pool, i * PAGE_SIZE) == PGMAP_FOLIO_FREE &&
+		    !READ_ONCE(kp->clean[i]))
+			n++;
+	return n;
+}
+
+/* Pages of @folios not zeroed since they were last freed. */
+static unsigned long kp_unclean(struct kunit_pgmap *kp, struct folio **folios,
+				unsigned int nr)
+{
+	unsigned long idx, j, n = 0;
+	unsigned int i;
+
+	for (i = 0; i < nr; i++) {
+		idx = folio_pfn(folios[i]) - kp_base_pfn(kp);
+		for (j = 0; j < folio_nr_pages(folios[i]); j++)
+			if (!READ_ONCE(kp->clean[idx + j]))
+				n++;
+	}
+	return n;
+}
+
+/* Pages @first to @first + @nr - 1 not zeroed exactly @times times. */
+static unsigned long kp_zeroed_not(struct kunit_pgmap *kp, unsigned long first,
+				   unsigned long nr, int times)
+{
+	unsigned long i, n = 0;
+
+	for (i = first; i < first + nr; i++)
+		if (atomic_read(&kp->zeroed[i]) != times)
+			n++;
+	return n;
+}
+
+/* The work item has zeroed every free page, within 5 s; false if not. */
+static bool kp_wait_zeroed(struct kunit_pgmap *kp)
+{
+	int tries;
+
+	for (tries = 0; tries < 250; tries++) {
+		pgmap_folio_pool_drain(kp->pool);
+		if (!pgmap_folio_pool_dirty_bytes(kp->pool) && !kp_unclean_free(kp))
+			return true;
+		msleep(20);
+	}
+	return false;
+}
+
+/*
+ * Once a pool zeroes freed memory, everything free is dirty, and its work
+ * item zeroes all of it, each page once, in the background; a page in use
+ * meanwhile is left alone, and zeroed once it is freed.
+ */
+static void pgmap_folio_test_zero_freed_zeroes_all_once(struct kunit *test)
+{
+	struct kunit_pgmap *kp = test->priv;
+	struct folio *held;
+
+	KUNIT_EXPECT_EQ(test, pgmap_folio_pool_dirty_bytes(kp->pool), 0ULL);
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 5 * PAGE_SIZE, PAGE_SIZE, &held), 1);
+	kp_zero_pool(kp);
+	KUNIT_ASSERT_TRUE_MSG(test, kp_wait_zeroed(kp),
+			      "%llu bytes still dirty after 5 s",
+			      pgmap_folio_pool_dirty_bytes(kp->pool));
+	KUNIT_EXPECT_EQ(test, kp_zeroed_not(kp, 0, 5, 1), 0UL);
+	KUNIT_EXPECT_EQ(test, kp_zeroed_not(kp, 5, 1, 0), 0UL);
+	KUNIT_EXPECT_EQ(test, kp_zeroed_not(kp, 6, KP_NR_FOLIOS - 6, 1), 0UL);
+	KUNIT_EXPECT_EQ(test, atomic_read(&kp->zeroed_by_worker),
+			(int)KP_NR_FOLIOS - 1);
+
+	kp_release(kp, &held, 1);
+	KUNIT_ASSERT_TRUE(test, kp_wait_zeroed(kp));
+	KUNIT_EXPECT_EQ(test, kp_zeroed_not(kp, 0, KP_NR_FOLIOS, 1), 0UL);
+	KUNIT_EXPECT_EQ(test, atomic_read(&kp->zeroed_by_worker),
+			(int)KP_NR_FOLIOS);
+	KUNIT_EXPECT_EQ(test, atomic_read(&kp->zeroed_by_caller), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&kp->bad_zero), 0);
+	KUNIT_EXPECT_EQ(test, pgmap_folio_pool_free_bytes(kp->pool), (u64)KP_SIZE);
+}
+
+/*
+ * A freed folio is dirty until the work item has zeroed it again; zeroed
+ * memory handed out is not zeroed twice. While being zeroed, the pages
+ * are free, yet nobody can take a reference on them.
+ */
+static void pgmap_folio_test_zero_freed_folio_again(struct kunit *test)
+{
+	struct kunit_pgmap *kp = test->priv;
+	struct folio *folios[4];
+
+	kp_zero_pool(kp);
+	KUNIT_ASSERT_TRUE(test, kp_wait_zeroed(kp));
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 8 * PAGE_SIZE, 4 * PAGE_SIZE, folios), 4);
+	KUNIT_EXPECT_EQ(test, kp_unclean(kp, folios, 4), 0UL);
+	KUNIT_EXPECT_EQ(test, kp_zeroed_not(kp, 8, 4, 1), 0UL);
+
+	kp_stall(kp);
+	kp_release(kp, folios, 4);
+	KUNIT_ASSERT_TRUE(test, kp_wait_stalled(kp));
+	KUNIT_EXPECT_EQ(test, READ_ONCE(kp->stalled_at), 8UL);
+	KUNIT_EXPECT_EQ(test, pgmap_folio_pool_dirty_bytes(kp->pool),
+			4ULL * PAGE_SIZE);
+	KUNIT_EXPECT_FALSE(test, READ_ONCE(kp->clean[8]));
+	KUNIT_EXPECT_EQ(test, pgmap_folio_state(kp->pool, 8 * PAGE_SIZE),
+			PGMAP_FOLIO_FREE);
+	KUNIT_EXPECT_NULL(test, pgmap_folio_try_get(kp->pool, 8 * PAGE_SIZE));
+
+	kp_unstall(kp);
+	KUNIT_ASSERT_TRUE(test, kp_wait_zeroed(kp));
+	KUNIT_EXPECT_EQ(test, kp_zeroed_not(kp, 8, 4, 2), 0UL);
+	KUNIT_EXPECT_EQ(test, kp_zeroed_not(kp, 0, 8, 1), 0UL);
+	KUNIT_EXPECT_EQ(test, kp_zeroed_not(kp, 12, KP_NR_FOLIOS - 12, 1), 0UL);
+	KUNIT_EXPECT_EQ(test, atomic_read(&kp->zeroed_by_caller), 0);
+}
+
+struct kp_late_request {
+	struct kunit_pgmap *kp;
+	u64 offset, len;
+	struct folio *folios[4];
+	int nr;
+	struct completion done;
+};
+
+static int kp_late_request_fn(void *data)
+{
+	struct kp_late_request *late = data;
+
+	late->nr = kp_request(late->kp, late->offset, late->len, late->folios);
+	complete_all(&late->done);
+	return 0;
+}
+
+/*
+ * Memory handed out reads zero even while the work item is held up: a
+ * request zeroes what the work item has not reached itself, and one that
+ * overlaps the chunk the work item is zeroing waits for it. A page held
+ * when zeroing started splits the free memory, so that the work item's
+ * first chunk is pages 0 to 255.
+ */
+static void pgmap_folio_test_zeroed_while_work_held_up(struct kunit *test)
+{
+	struct kunit_pgmap *kp = test->priv;
+	struct folio *held, *folios[8];
+	struct kp_late_request *late;
+	struct task_struct *thread;
+	u64 len = 8 * PAGE_SIZE, offset = U64_MAX;
+
+	late = kunit_kzalloc(test, sizeof(*late), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, late);
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 256 * PAGE_SIZE, PAGE_SIZE, &held), 1);
+	kp_stall(kp);
+	kp_zero_pool(kp);
+	KUNIT_ASSERT_TRUE(test, kp_wait_stalled(kp));
+	KUNIT_EXPECT_EQ(test, READ_ONCE(kp->stalled_at), 0UL);
+	KUNIT_EXPECT_EQ(test, pgmap_folio_pool_dirty_bytes(kp->pool),
+			(u64)KP_SIZE - PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, pgmap_folio_state(kp->pool, 0), PGMAP_FOLIO_FREE);
+
+	/* Past the work item's chunk: the request zeroes it itself. */
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 300 * PAGE_SIZE, 4 * PAGE_SIZE,
+					 folios), 4);
+	KUNIT_EXPECT_EQ(test, kp_unclean(kp, folios, 4), 0UL);
+	KUNIT_EXPECT_EQ(test, atomic_read(&kp->zeroed_by_caller), 4);
+	kp_release(kp, folios, 4);
+
+	KUNIT_ASSERT_EQ(test, kp_alloc_flags(kp, &len, 8 * PAGE_SIZE, 0,
+					     PGMAP_ALLOC_ZEROED, &offset,
+					     folios), 8);
+	KUNIT_EXPECT_GE(test, offset, 257ULL * PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, kp_unclean(kp, folios, 8), 0UL);
+	kp_release(kp, folios, 8);
+
+	/* Freed a moment ago, dirty, and handed out again zeroed. */
+	kp_release(kp, &held, 1);
+	pgmap_folio_pool_drain(kp->pool);
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 256 * PAGE_SIZE, PAGE_SIZE, &held), 1);
+	KUNIT_EXPECT_EQ(test, kp_unclean(kp, &held, 1), 0UL);
+	KUNIT_EXPECT_EQ(test, kp_zeroed_not(kp, 256, 1, 1), 0UL);
+	kp_release(kp, &held, 1);
+
+	/* In the work item's chunk: the request waits for the work item. */
+	late->kp = kp;
+	late->offset = 2 * PAGE_SIZE;
+	late->len = 4 * PAGE_SIZE;
+	init_completion(&late->done);
+	thread = kthread_run(kp_late_request_fn, late, "pgmap_folio_kunit");
+	if (IS_ERR(thread)) {
+		kp_unstall(kp);
+		KUNIT_FAIL(test, "kthread_run: %ld", PTR_ERR(thread));
+		return;
+	}
+	msleep(100);
+	KUNIT_EXPECT_FALSE(test, completion_done(&late->done));
+	kp_unstall(kp);
+	KUNIT_ASSERT_TRUE(test, wait_for_completion_timeout(&late->done,
+							    10 * HZ) > 0);
+	KUNIT_ASSERT_EQ(test, late->nr, 4);
+	KUNIT_EXPECT_EQ(test, kp_unclean(kp, late->folios, 4), 0UL);
+	KUNIT_EXPECT_EQ(test, kp_zeroed_not(kp, 2, 4, 1), 0UL);
+	kp_release(kp, late->folios, 4);
+	KUNIT_EXPECT_TRUE(test, kp_wait_zeroed(kp));
+	KUNIT_EXPECT_EQ(test, atomic_read(&kp->bad_zero), 0);
+}
+
+/*
+ * With the work item held up on pages 0 to 63, pages 128 to 191 dirty and
+ * the rest zeroed, a zeroed 256 KiB-aligned allocation takes pages 192 to
+ * 255, which need no zeroing, although next fit (on from page 128, where
+ * the last request ended) reaches the free, dirty 128 to 191 first.
+ */
+static void pgmap_folio_test_zeroed_alloc_prefers_zeroed_run(struct kunit *test)
+{
+	struct kunit_pgmap *kp = test->priv;
+	struct folio **a, **b, **x, **got;
+	u64 len = 64 * PAGE_SIZE, offset = U64_MAX;
+
+	a = kunit_kcalloc(test, 64, sizeof(*a), GFP_KERNEL);
+	b = kunit_kcalloc(test, 64, sizeof(*b), GFP_KERNEL);
+	x = kunit_kcalloc(test, 28, sizeof(*x), GFP_KERNEL);
+	got = kunit_kcalloc(test, 64, sizeof(*got), GFP_KERNEL);
+	KUNIT_ASSERT_TRUE(test, a && b && x && got);
+	kp_zero_pool(kp);
+	KUNIT_ASSERT_TRUE(test, kp_wait_zeroed(kp));
+
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 128 * PAGE_SIZE, 64 * PAGE_SIZE, b), 64);
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 0, 64 * PAGE_SIZE, a), 64);
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 100 * PAGE_SIZE, 28 * PAGE_SIZE, x), 28);
+	kp_stall(kp);
+	kp_release(kp, a, 64);
+	kp_release(kp, b, 64);
+	KUNIT_ASSERT_TRUE(test, kp_wait_stalled(kp));
+	pgmap_folio_pool_drain(kp->pool);
+	KUNIT_EXPECT_EQ(test, READ_ONCE(kp->stalled_at), 0UL);
+	KUNIT_EXPECT_EQ(test, pgmap_folio_pool_dirty_bytes(kp->pool),
+			128ULL * PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, pgmap_folio_free_run(kp->pool, 128 * PAGE_SIZE,
+						   64 * PAGE_SIZE),
+			64ULL * PAGE_SIZE);
+
+	KUNIT_ASSERT_EQ(test, kp_alloc_flags(kp, &len, 64 * PAGE_SIZE, 0,
+					     PGMAP_ALLOC_ZEROED, &offset, got),
+			64);
+	KUNIT_EXPECT_EQ(test, offset, 192ULL * PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, kp_unclean(kp, got, 64), 0UL);
+	KUNIT_EXPECT_EQ(test, atomic_read(&kp->zeroed_by_caller), 0);
+	KUNIT_EXPECT_EQ(test, pgmap_folio_pool_dirty_bytes(kp->pool),
+			128ULL * PAGE_SIZE);
+
+	kp_unstall(kp);
+	kp_release(kp, got, 64);
+	kp_release(kp, x, 28);
+	KUNIT_EXPECT_TRUE(test, kp_wait_zeroed(kp));
+}
+
+/* A pool that does not zero has no zeroed memory to give. */
+static void pgmap_folio_test_zeroed_needs_zeroing_pool(struct kunit *test)
+{
+	struct kunit_pgmap *kp = test->priv;
+	u64 len = PAGE_SIZE, offset = U64_MAX;
+	struct folio *folio = NULL;
+
+	KUNIT_EXPECT_EQ(test, kp_alloc_flags(kp, &len, PAGE_SIZE, 0,
+					     PGMAP_ALLOC_ZEROED, &offset, &folio),
+			-EINVAL);
+	KUNIT_EXPECT_NULL(test, folio);
+	KUNIT_EXPECT_EQ(test, offset, U64_MAX);
+	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
+	KUNIT_EXPECT_EQ(test, pgmap_folio_pool_dirty_bytes(kp->pool), 0ULL);
+}
+
+/*
+ * The work item holds a pgmap reference while it zeroes a chunk: teardown
+ * waits for the chunk, completes once the work item is let go, and the
+ * work item zeroes nothing of a dying pgmap after that chunk.
+ */
+static void pgmap_folio_test_teardown_waits_for_zeroing_chunk(struct kunit *test)
+{
+	struct kunit_pgmap *kp = test->priv;
+	struct folio *held;
+
+	KUNIT_ASSERT_EQ(test, kp_request(kp, 256 * PAGE_SIZE, PAGE_SIZE, &held), 1);
+	kp_stall(kp);
+	kp_zero_pool(kp);
+	KUNIT_ASSERT_TRUE(test, kp_wait_stalled(kp));
+	kp_release(kp, &held, 1);
+	pgmap_folio_pool_drain(kp->pool);
+	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
+
+	if (!kp_start_unmap(test, NULL)) {
+		kp_unstall(kp);
+		return;
+	}
+	msleep(100);
+	KUNIT_EXPECT_FALSE(test, completion_done(&kp->unmap_done));
+
+	kp_unstall(kp);
+	KUNIT_EXPECT_TRUE(test, wait_for_completion_timeout(&kp->unmap_done,
+							    10 * HZ) > 0);
+	KUNIT_EXPECT_EQ(test, kp_zeroed_not(kp, 0, 256, 1), 0UL);
+	KUNIT_EXPECT_EQ(test, kp_zeroed_not(kp, 256, KP_NR_FOLIOS - 256, 0), 0UL);
+	KUNIT_EXPECT_EQ(test, pgmap_folio_pool_dirty_bytes(kp->pool),
+			(u64)KP_SIZE / 2);
 }
 
 #ifdef P2P_PGMAP_HAVE_PIN_REVOKERS
@@ -902,6 +1290,12 @@ static struct kunit_case pgmap_folio_test_cases[] = {
 	KUNIT_CASE(pgmap_folio_test_large_split_back_and_reuse),
 	KUNIT_CASE(pgmap_folio_test_large_alloc_whole_and_exhaustion),
 	KUNIT_CASE(pgmap_folio_test_large_freed_while_remove_waits),
+	KUNIT_CASE(pgmap_folio_test_zero_freed_zeroes_all_once),
+	KUNIT_CASE(pgmap_folio_test_zero_freed_folio_again),
+	KUNIT_CASE(pgmap_folio_test_zeroed_while_work_held_up),
+	KUNIT_CASE(pgmap_folio_test_zeroed_alloc_prefers_zeroed_run),
+	KUNIT_CASE(pgmap_folio_test_zeroed_needs_zeroing_pool),
+	KUNIT_CASE(pgmap_folio_test_teardown_waits_for_zeroing_chunk),
 #ifdef P2P_PGMAP_HAVE_PIN_REVOKERS
 	KUNIT_CASE(pgmap_revoke_test_each_once),
 	KUNIT_CASE(pgmap_revoke_test_removed_not_called),
