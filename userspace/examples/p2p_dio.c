@@ -291,6 +291,34 @@ static int pattern_check(const unsigned char *p, size_t len, uint64_t pos,
 	return 0;
 }
 
+struct bar_check {
+	const struct opts *o;
+	int bf;
+	unsigned char *chunk;
+	uint64_t covered;
+};
+
+/* One run of the buffer's memory: its bytes in the BAR file hold the pattern. */
+static int check_bar_run(const struct p2p_pgmap_range *run, void *arg)
+{
+	struct bar_check *c = arg;
+	const struct opts *o = c->o;
+
+	for (uint64_t d = 0; d < run->len; d += FILE_CHUNK) {
+		size_t n = run->len - d < FILE_CHUNK ? run->len - d : FILE_CHUNK;
+		uint64_t pos = o->dev_off + (run->offset - o->buf_off) + d;
+
+		if (pread(c->bf, c->chunk, n, run->bar_offset + d) != (ssize_t)n) {
+			fprintf(stderr, PFX "short read of %s\n", o->bar_file);
+			return 1;
+		}
+		if (pattern_check(c->chunk, n, pos, o->seed, o->bar_file))
+			return 1;
+	}
+	c->covered += run->len;
+	return 0;
+}
+
 /*
  * --bar-file: the pattern of the read is also in FILE (the memory behind
  * the BAR, e.g. an emulated device's host file) wherever the driver placed
@@ -299,59 +327,32 @@ static int pattern_check(const unsigned char *p, size_t len, uint64_t pos,
  */
 static int check_bar_file(const struct opts *o, int fd)
 {
-	struct p2p_pgmap_range r[64];
-	struct p2p_pgmap_placement pl = {
-		.offset = o->buf_off, .len = o->len, .ranges = (uintptr_t)r,
-	};
-	uint64_t covered = 0;
-	unsigned char *chunk;
-	int bf, rc = 1;
+	struct bar_check c = { .o = o };
+	int rc = 1, err;
 
-	bf = open(o->bar_file, O_RDONLY | O_CLOEXEC);
-	chunk = malloc(FILE_CHUNK);
-	if (bf < 0 || !chunk) {
+	c.bf = open(o->bar_file, O_RDONLY | O_CLOEXEC);
+	c.chunk = malloc(FILE_CHUNK);
+	if (c.bf < 0 || !c.chunk) {
 		fprintf(stderr, PFX "open %s: %s\n", o->bar_file, strerror(errno));
 		goto out;
 	}
-	do {
-		pl.nr_ranges = 64;
-		if (ioctl(fd, P2P_PGMAP_IOC_PLACEMENT, &pl)) {
-			fprintf(stderr, PFX "P2P_PGMAP_IOC_PLACEMENT: %s\n", strerror(errno));
-			goto out;
-		}
-		for (uint32_t i = 0; i < pl.nr_ranges; i++) {
-			for (uint64_t d = 0; d < r[i].len; d += FILE_CHUNK) {
-				size_t n = r[i].len - d < FILE_CHUNK ? r[i].len - d : FILE_CHUNK;
-				uint64_t pos = o->dev_off + (r[i].offset - o->buf_off) + d;
-
-				if (pread(bf, chunk, n, r[i].bar_offset + d) != (ssize_t)n) {
-					fprintf(stderr, PFX "short read of %s\n", o->bar_file);
-					goto out;
-				}
-				if (pattern_check(chunk, n, pos, o->seed, o->bar_file))
-					goto out;
-			}
-			covered += r[i].len;
-		}
-		if (pl.nr_ranges) {
-			uint64_t end = r[pl.nr_ranges - 1].offset + r[pl.nr_ranges - 1].len;
-
-			pl.len -= end - pl.offset;
-			pl.offset = end;
-		}
-	} while (pl.flags & P2P_PGMAP_PLACEMENT_MORE);
-	if (covered != o->len) {
+	err = p2p_pgmap_for_each_run(fd, o->buf_off, o->len, check_bar_run, &c);
+	if (err < 0)
+		fprintf(stderr, PFX "P2P_PGMAP_IOC_PLACEMENT: %s\n", strerror(errno));
+	if (err)
+		goto out;
+	if (c.covered != o->len) {
 		fprintf(stderr, PFX "placement covers %" PRIu64 " of %" PRIu64 " bytes\n",
-			covered, o->len);
+			c.covered, o->len);
 		goto out;
 	}
 	printf(PFX "pattern verified in %s too, where the driver placed the buffer\n",
 	       o->bar_file);
 	rc = 0;
 out:
-	free(chunk);
-	if (bf >= 0)
-		close(bf);
+	free(c.chunk);
+	if (c.bf >= 0)
+		close(c.bf);
 	return rc;
 }
 

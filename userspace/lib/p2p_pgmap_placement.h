@@ -9,6 +9,18 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <linux/p2p_pgmap.h>
+
+/*
+ * Call @fn for each run of the file's memory within [offset, offset + len),
+ * in file order (as many P2P_PGMAP_IOC_PLACEMENT calls as it takes).
+ * Returns 0, -1 with errno set when the ioctl fails (ENOTTY: @fd is not a
+ * p2p_pgmap device), or the first non-zero value @fn returned.
+ */
+int p2p_pgmap_for_each_run(int fd, uint64_t offset, uint64_t len,
+			   int (*fn)(const struct p2p_pgmap_range *run, void *arg),
+			   void *arg);
+
 /*
  * Print one line per run of the file's memory within [offset, offset + len):
  *
