@@ -1,20 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
-# p2p_pgmap top-level Makefile.
-#
-#   make                      modules for $(KERNEL) and the userspace tools
-#   make KERNEL=debian-7.3    modules for a kernel of the test matrix
-#   make KDIR=/path/to/build  modules for any kernel build tree
-#   make deps                 install the packages (apt, as root), fetch the
-#                             kernels of $(KERNELS) and the 7.3 source
-#   make deps KERNELS="debian-7.3"     the same for a subset
-#   make check                every test on every kernel of the matrix
-#   make check KERNELS="debian-6.12"   the same on a subset
-#   make check T=rdma/003     one test (T=rdma: an area; see README, Tests)
-#   make demo                 the main job, in a VM (see README)
-#   make stress               100 unplug cycles under RDMA traffic (debug kernel)
-#   make bench                benchmarks: JSON and PNG in build/bench/
-#   make lint                 checkpatch --strict, sparse and W=1
+# p2p_pgmap top-level Makefile: a front for the scripts of tools/ and
+# tests/, which never call it back. `make help` lists the targets.
 #
 # Objects are built in build/<kernel>/, never in the source tree, so builds
 # for several kernels can coexist. The build targets only compile: they
@@ -22,26 +9,15 @@
 # them with the command that fetches it. deps and every target that runs
 # tests (check, demo, stress, bench, lint) install and fetch first.
 
-# The matrix and every other setting of the tests: tests/settings.
+# The matrix and every other setting of the tests: tests/settings; the
+# kernels themselves: tools/kernels.
 KERNELS ?= $(shell bash -c '. tests/settings && echo $$KERNELS')
 KERNEL ?= debian-6.12
-VM := tests/vm
+TOOLS := tools
 
-# KMAKE runs make in the kernel's build tree, with the compiler that
-# built the kernel (Debian's 7.x need gcc-14, from a trixie build root).
-ifdef KDIR
-  BUILD := build/custom
-  KMAKE := $(MAKE) -C $(KDIR)
-else
-  BUILD := build/$(KERNEL)
-  KMAKE := $(VM)/kmake $(KERNEL)
-endif
-
-KSRC := VERSION Kbuild drivers include tests/kunit tests/vm/modules
-
-# The build targets run tests/vm/kernel with P2P_KERNEL_FETCH=0, so that
-# it downloads nothing. A goal that fetches exports 1 instead, which the
-# makes its scripts run for their builds (tests/check, the demo...) inherit.
+# The build targets run tools/kernel with P2P_KERNEL_FETCH=0, so that it
+# downloads nothing. A goal that fetches exports 1 instead, which the
+# scripts it runs (tests/check, the demo...) pass on to their builds.
 FETCH_GOALS := deps check stress demo bench lint
 ifneq ($(filter $(FETCH_GOALS),$(MAKECMDGOALS)),)
   P2P_KERNEL_FETCH ?= 1
@@ -52,44 +28,53 @@ else
 endif
 export P2P_KERNEL_FETCH
 
-.PHONY: all modules userspace check stress demo bench lint deps deps-fetch deb clean
+.PHONY: all help modules userspace check stress demo bench lint deps deps-fetch deb clean
 
 all: modules userspace
+
+help:
+	@echo 'make                      modules for KERNEL (default $(KERNEL)) and the userspace programs'
+	@echo 'make KERNEL=debian-7.3    modules for a kernel of the matrix (tools/kernels)'
+	@echo 'make KDIR=/path/to/build  modules for any kernel build tree'
+	@echo 'make userspace            library, CLI, examples and test programs in build/bin'
+	@echo 'make deps                 install the apt packages (as root), fetch the kernels of KERNELS'
+	@echo 'make check                every test on every kernel of the matrix, then one line'
+	@echo '                          "N passed, N failed[, N skipped]". KERNELS="..." a subset,'
+	@echo '                          T=area/NNN one test, T=area an area, HOST=1 this machine'
+	@echo 'make demo                 the main job in a VM: bind, register with RDMA, move data'
+	@echo 'make stress               unplug cycles under RDMA traffic (debug kernel)'
+	@echo 'make bench                benchmarks: a table, JSON and a PNG plot in build/bench/'
+	@echo 'make lint                 checkpatch --strict, sparse, W=1, the series against the module'
+	@echo 'make deb                  the Debian packages (DKMS and tools) in build/deb/'
+	@echo 'make clean                remove build/'
+	@echo 'Settings: tests/settings. Kernels: tools/kernels. Docs: Documentation/p2p_pgmap/.'
 
 # The 7.3 source: checkpatch, and the selftests' kselftest harness.
 # deps-fetch gets all but the debug kernels, which deps then builds. make
 # check needs only deps-fetch: tests/check builds a debug kernel in its
-# own lane (about 35 min on a fresh 2-core machine) while the other
-# lane's guests run the Debian kernels' tests.
-DEBUG_KERNELS := $(filter p2pdma-%,$(KERNELS))
+# own lane while the other lane's guests run the Debian kernels' tests.
+DEBUG_KERNELS := $(shell $(TOOLS)/kernels --where kind=ours $(KERNELS))
 deps: deps-fetch
 	@for k in $(DEBUG_KERNELS); do \
-		P2P_KERNEL_FETCH=1 $(VM)/kernel $$k >/dev/null || exit 1; \
+		P2P_KERNEL_FETCH=1 $(TOOLS)/kernel $$k >/dev/null || exit 1; \
 	done
 
 deps-fetch:
-	@$(VM)/deps
+	@$(TOOLS)/deps
 	@for k in $(sort $(filter-out $(DEBUG_KERNELS),$(KERNELS)) source-7.3); do \
-		P2P_KERNEL_FETCH=1 $(VM)/kernel $$k >/dev/null || exit 1; \
+		P2P_KERNEL_FETCH=1 $(TOOLS)/kernel $$k >/dev/null || exit 1; \
 	done
 
-# Copy the kernel sources into the build folder and build them there; then
-# stage a module tree (the kernel's own modules plus ours in updates/) that
-# the test VM mounts as /lib/modules/<release>.
+# Modules for $(KERNEL), or for any build tree with KDIR=.
 modules:
-	@mkdir -p $(BUILD)/src
-	@rsync -aR --delete --exclude='*.o' --exclude='*.ko' --exclude='*.cmd' \
-		--exclude='*.mod*' --exclude='modules.order' --exclude='Module.symvers' \
-		$(wildcard $(KSRC)) $(BUILD)/src/
-	@$(KMAKE) -s M=$(CURDIR)/$(BUILD)/src modules
-ifndef KDIR
-	@$(VM)/stage-modules $(KERNEL) $(BUILD)
+ifdef KDIR
+	@$(TOOLS)/build-modules --kdir $(KDIR)
+else
+	@$(TOOLS)/build-modules $(KERNEL)
 endif
 
 userspace:
-	@$(MAKE) -s -C tests/selftests O=$(CURDIR)/build/bin
-	@$(MAKE) -s -C tests/rdma O=$(CURDIR)/build/bin
-	@if [ -f userspace/Makefile ]; then $(MAKE) -s -C userspace O=$(CURDIR)/build/bin; fi
+	@$(TOOLS)/build-userspace
 
 check: deps-fetch userspace
 	@tests/check $(KERNELS)
@@ -98,19 +83,19 @@ stress: deps userspace
 	@tests/unplug/stress
 
 demo: deps
-	@$(VM)/demo
+	@tests/vm/demo
 
 bench: deps
 	@userspace/bench/run
 
 lint: deps
-	@tests/lint
+	@$(TOOLS)/lint
 
 # Two Debian packages in build/deb/: p2p-pgmap-dkms (all) and
 # p2p-pgmap-tools (amd64), built by debian/rules from a copy of the tree
 # whose changelog carries VERSION; lintian checks them.
 deb:
-	@$(VM)/deps --deb
+	@$(TOOLS)/deps --deb
 	@debian/make-deb
 
 clean:

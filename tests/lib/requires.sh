@@ -1,12 +1,17 @@
 # SPDX-License-Identifier: GPL-2.0
 # shellcheck shell=bash
 #
-# What a test can require. A test file's requires() calls `need NAME` once
+# What a test can require: the one list of requirement names (each
+# req_NAME below, with a comment that starts "# req_NAME"; tests/new
+# --requirements prints them). A test file's requires() calls `need NAME` once
 # per requirement; a requirement that is not met says why, and the runner
 # reports the test as skipped with that reason instead of running it.
 # Each req_NAME below succeeds when its requirement is met, and otherwise
 # prints the reason and fails. They run where the test runs: in the guest
 # for every area but rig.
+
+# What the kernel under test is: P2P_KERNEL, its name in tools/kernels.
+. "${BASH_SOURCE[0]%/*}/../../tools/kernels"
 
 skip_reasons=()
 need() {
@@ -23,6 +28,7 @@ req_p2pdma_core() {
 	echo "no P2PDMA core in $(uname -r)"
 	return 1
 }
+# req_no_p2pdma_core: the kernel has no P2PDMA core (Debian's 6.x).
 req_no_p2pdma_core() {
 	grep -q ' pci_p2pdma_add_resource$' /proc/kallsyms || return 0
 	echo "$(uname -r) has the P2PDMA core"
@@ -35,9 +41,10 @@ req_core_pgmap() {
 	echo "the driver made the pgmap (no P2PDMA core, or pci_p2pdma_add_pagemap())"
 	return 1
 }
-# req_pins: ibv_reg_mr can pin device memory; req_pins_refused: it cannot,
-# and the refusal is there to be explained.
+# req_pins: ibv_reg_mr can pin device memory.
 req_pins() { ! pin_refused; }
+# req_pins_refused: ibv_reg_mr cannot pin device memory, and the refusal
+# is there to be explained.
 req_pins_refused() {
 	pin_refused >/dev/null && return 0
 	echo "this kernel registers device memory"
@@ -55,13 +62,14 @@ long_term_pins_are() {
 	return 1
 }
 # req_revoked_pins: remove revokes long-term pins (our series,
-# patches/0002-0004); req_waited_pins: it waits for them (no P2PDMA core).
+# patches/0002-0004).
 req_revoked_pins() {
 	local why
 	why=$(long_term_pins_are revoked) && return 0
 	echo "remove does not revoke long-term pins here ($why)"
 	return 1
 }
+# req_waited_pins: remove waits for long-term pins (no P2PDMA core).
 req_waited_pins() {
 	local why
 	why=$(long_term_pins_are waited) && return 0
@@ -75,8 +83,7 @@ rxe_has_odp() {
 	ibv_devices 2>/dev/null | grep -qw rxe0 || setup_rxe >/dev/null 2>&1
 	ibv_devinfo -v -d rxe0 2>/dev/null | grep -q ODP_SUPPORT
 }
-# req_odp: rxe0 has on-demand paging; req_no_odp: it has not (Debian's
-# 6.x), so a refusal of it is there to be explained.
+# req_odp: rxe0 has on-demand paging.
 req_odp() {
 	rxe_has_odp && return 0
 	echo "rxe0 on $(uname -r) has no on-demand paging (no ODP_SUPPORT)"
@@ -113,17 +120,19 @@ req_rdma() {
 # another trigger, what other tests already cover, and cost several times
 # as much under the debug kernel's checkers.
 req_stock_kernel() {
-	[[ $(uname -r) != *p2pdma* ]] && return 0
+	[ "$(kernel_field "${P2P_KERNEL:-}" kind)" != ours ] && return 0
 	echo "a repeat of covered paths, left to the stock kernels: each cycle costs several times as much on the debug kernel"
 	return 1
 }
 # req_kernel_glob GLOB: the kernel of the matrix is GLOB (host-side tests).
 req_kernel_glob() {
 	# shellcheck disable=SC2053 # a pattern on purpose
-	[[ $P2P_TEST_KERNEL == $1 ]] && return 0
+	[[ $P2P_KERNEL == $1 ]] && return 0
 	echo "only for kernels $1"
 	return 1
 }
+# req_no_odp: rxe0 has no on-demand paging (Debian's 6.x), so a refusal
+# of it is there to be explained.
 req_no_odp() {
 	rxe_has_odp || return 0
 	echo "rxe0 on $(uname -r) has on-demand paging"

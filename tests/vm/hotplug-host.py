@@ -8,7 +8,7 @@
   tests/vm/hotplug --rundir DIR serve
 
 tests/vm/hotplug runs this on the host; inside the guest it runs
-hotplug-guest.sh, which sends the same request over the VM's second serial
+tests/lib/hotplug.sh, which sends the same request over the VM's second serial
 port to `serve` (started by tests/vm/run), which does the QMP work here.
 DIR is the VM's run folder (default $P2P_VM_RUNDIR; `tests/vm/run --keep`
 prints it).

@@ -5,9 +5,9 @@
 # host. In shell rather than Python: a Python start costs seconds in a
 # guest under KASAN and emulation, and tests unplug in loops.
 #
-#   hotplug-guest.sh unplug [--id ivs0] [--no-wait] [--timeout S]
-#   hotplug-guest.sh plug   [--id ivs0]
-#   hotplug-guest.sh status [--id ivs0]
+#   hotplug.sh unplug [--id ivs0] [--no-wait] [--timeout S]
+#   hotplug.sh plug   [--id ivs0]
+#   hotplug.sh status [--id ivs0]
 #
 # The port is one byte stream shared by every process that opens it, and
 # bash reads it a byte at a time: two readers would split an answer

@@ -7,8 +7,8 @@
 
 guest_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # In the guest, straight to the shell side of tests/vm/hotplug.
-hotplug=$guest_lib_dir/hotplug
-[ "${P2P_VM:-0}" = 1 ] && hotplug=$guest_lib_dir/hotplug-guest.sh
+hotplug=$guest_lib_dir/../vm/hotplug
+[ "${P2P_VM:-0}" = 1 ] && hotplug=$guest_lib_dir/hotplug.sh
 
 # nap SECS: sleep without starting a program. Under emulation on the debug
 # kernel each program start costs about a third of a second, which made
