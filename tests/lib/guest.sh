@@ -47,7 +47,12 @@ wait_secs() {
 wait_for() { wait_secs 10 "$@"; }
 
 # The emulated device and the driver's view of it.
-ivshmem_bdf() { lspci -D -n -d 1af4:1110 | awk '{print $1; exit}'; }
+# ivshmem_bdf: the device tests unbind and rebind: P2P_DEVICE outside the
+# test VM (make check HOST=1), else the VM's first ivshmem device.
+ivshmem_bdf() {
+	[ -n "${P2P_DEVICE:-}" ] && { echo "$P2P_DEVICE"; return; }
+	lspci -D -n -d 1af4:1110 | awk '{print $1; exit}'
+}
 node() { [ -c /dev/p2p_pgmap0 ]; }
 no_node() { [ ! -e /dev/p2p_pgmap0 ]; }
 # Checks below that run in polling loops read files with bash's own read

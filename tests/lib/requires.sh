@@ -102,12 +102,22 @@ req_series_kunit() {
 	echo "$(uname -r) has no in-tree pgmap_folio_core_kunit (a kernel without our series)"
 	return 1
 }
-# req_devices N: the guest has at least N p2p_pgmap devices.
+# req_devices N: at least N p2p_pgmap devices (the guest's ivshmem devices,
+# or outside the test VM those bound to p2p_pgmap).
 req_devices() {
 	local n
-	n=$(lspci -n -d 1af4:1110 | grep -c .)
+	if [ "${P2P_VM:-0}" = 1 ]; then
+		n=$(lspci -n -d 1af4:1110 | grep -c .)
+	else
+		# This machine's own: those bound to p2p_pgmap.
+		n=$(find /sys/bus/pci/drivers/p2p_pgmap -maxdepth 1 -name '0000:*' 2>/dev/null | grep -c .)
+	fi
 	[ "$n" -ge "$1" ] && return 0
-	echo "needs $1 ivshmem devices, the guest has $n (the area's VM_ARGS)"
+	if [ "${P2P_VM:-0}" = 1 ]; then
+		echo "needs $1 ivshmem devices, the guest has $n (the area's VM_ARGS)"
+	else
+		echo "needs $1 devices bound to p2p_pgmap, this machine has $n"
+	fi
 	return 1
 }
 # req_rdma: an RDMA device (soft-RoCE rxe0, set up by the area).
@@ -122,6 +132,13 @@ req_rdma() {
 req_stock_kernel() {
 	[ "$(kernel_field "${P2P_KERNEL:-}" kind)" != ours ] && return 0
 	echo "a repeat of covered paths, left to the stock kernels: each cycle costs several times as much on the debug kernel"
+	return 1
+}
+# req_vm WHAT: the test VM, for WHAT of its emulated topology (not under
+# make check HOST=1, which runs on a machine's own devices).
+req_vm() {
+	[ "${P2P_VM:-0}" = 1 ] && return 0
+	echo "needs the test VM's $1 (make check without HOST=1)"
 	return 1
 }
 # req_kernel_glob GLOB: the kernel of the matrix is GLOB (host-side tests).
