@@ -51,10 +51,14 @@ help:
 	@echo 'Settings: tests/settings. Kernels: tools/kernels. Docs: Documentation/p2p_pgmap/.'
 
 # The 7.3 source: checkpatch, and the selftests' kselftest harness.
-# deps-fetch gets all but the debug kernels, which deps then builds. make
-# check needs only deps-fetch: tests/check builds a debug kernel in its
-# own lane while the other lane's guests run the Debian kernels' tests.
+# deps-fetch gets all but the debug kernels, which deps then builds. For
+# make check it gets the packages and the source only: tests/check starts
+# the debug kernel's build in one lane at once, and the other lane fetches
+# the Debian kernels (downloads, the build root) beside that build, so a
+# fresh machine's CPUs compile while it downloads.
 DEBUG_KERNELS := $(shell $(TOOLS)/kernels --where kind=ours $(KERNELS))
+PREFETCH := $(if $(filter check,$(MAKECMDGOALS)),source-7.3,\
+	$(sort $(filter-out $(DEBUG_KERNELS),$(KERNELS)) source-7.3))
 deps: deps-fetch
 	@for k in $(DEBUG_KERNELS); do \
 		P2P_KERNEL_FETCH=1 $(TOOLS)/kernel $$k >/dev/null || exit 1; \
@@ -62,7 +66,7 @@ deps: deps-fetch
 
 deps-fetch:
 	@$(TOOLS)/deps
-	@for k in $(sort $(filter-out $(DEBUG_KERNELS),$(KERNELS)) source-7.3); do \
+	@for k in $(PREFETCH); do \
 		P2P_KERNEL_FETCH=1 $(TOOLS)/kernel $$k >/dev/null || exit 1; \
 	done
 

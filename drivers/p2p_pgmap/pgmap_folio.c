@@ -179,6 +179,7 @@ struct pgmap_folio_pool *pgmap_folio_pool_create(struct dev_pagemap *pgmap,
 }
 EXPORT_SYMBOL_GPL(pgmap_folio_pool_create);
 
+/* module only: the deferred return (see the top of this file) */
 /*
  * Complete the return of every returning folio the core is done with and
  * drop their pgmap references. Returns how many are still returning.
@@ -243,6 +244,8 @@ static void pgmap_folio_return_work(struct work_struct *work)
 		queue_delayed_work(pgmap_compat_system_wq, &pool->return_work, 1);
 }
 
+/* end module only */
+
 /**
  * pgmap_folio_pool_destroy - free a pool
  * @pool: the pool, or NULL
@@ -260,6 +263,7 @@ void pgmap_folio_pool_destroy(struct pgmap_folio_pool *pool)
 	cancel_work_sync(&pool->zero_work);
 	WARN(pool->nr_busy, "destroying a pool with %lu pages still handed out\n",
 	     pool->nr_busy);
+	mutex_destroy(&pool->zero_mutex);
 	kvfree(pool->dirty);
 	kvfree(pool->returning);
 	kvfree(pool->busy);
@@ -436,7 +440,7 @@ int pgmap_request_folios(struct pgmap_folio_pool *pool, u64 offset, u64 len,
 {
 	struct percpu_ref *ref = &pool->pgmap->ref;
 	unsigned long first, nr, busy, dirty;
-	bool zeroed = pool->zero;
+	bool zeroed = READ_ONCE(pool->zero);
 	unsigned long flags;
 	unsigned int nr_folios;
 
@@ -478,9 +482,8 @@ again:
 not_free:
 	spin_unlock_irqrestore(&pool->lock, flags);
 	percpu_ref_put(ref);
-	WARN_ONCE(1, "request of folio %#lx that is not free (refcount %d)\n",
-		  pool->base_pfn + busy,
-		  folio_ref_count(pfn_folio(pool->base_pfn + busy)));
+	WARN_ONCE(1, "request of folio %#lx that is not free\n",
+		  pool->base_pfn + busy);
 	return -EBUSY;
 }
 EXPORT_SYMBOL_GPL(pgmap_request_folios);
@@ -616,7 +619,7 @@ int pgmap_alloc_folios(struct pgmap_folio_pool *pool, u64 *len, u64 align,
 	    !is_power_of_2(align) || !PAGE_ALIGNED(phase) || phase >= align ||
 	    *len > pgmap_folio_pool_size(pool) ||
 	    (flags & ~(PGMAP_ALLOC_WHOLE | PGMAP_ALLOC_ZEROED)) ||
-	    (zeroed && !pool->zero))
+	    (zeroed && !READ_ONCE(pool->zero)))
 		return -EINVAL;
 	nr = *len >> PAGE_SHIFT;
 

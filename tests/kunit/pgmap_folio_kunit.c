@@ -395,6 +395,7 @@ static void pgmap_folio_test_try_get_shares(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
 }
 
+/* module only: the deferred return of kernels up to 6.14 */
 /*
  * The return, and the pgmap put, wait until the core is done with the
  * freed folio: replay the window inside free_zone_device_folio() between
@@ -426,6 +427,8 @@ static void pgmap_folio_test_return_waits_for_core(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, pgmap_folio_state(kp->pool, 0), PGMAP_FOLIO_FREE);
 	KUNIT_EXPECT_EQ(test, pgmap_folios_in_use(kp->pool), 0UL);
 }
+
+/* end module only */
 
 /*
  * The idle reference count the pool assumes is the one the kernel gives the
