@@ -20,6 +20,7 @@
 #include <linux/spinlock.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
+#include <uapi/linux/p2p_pgmap.h>
 
 struct inode;
 struct pgmap_folio_pool;
@@ -221,6 +222,23 @@ int p2p_pgmap_owner_placement(struct p2p_pgmap_owner *owner,
 
 /* sysfs.c */
 extern const struct attribute_group p2p_pgmap_attr_group;
-u32 p2p_pgmap_state(struct p2p_pgmap_dev *pdm);
+
+/**
+ * p2p_pgmap_state - the P2P_PGMAP_STATE_* of a device
+ * @pdm: the device
+ *
+ * The state the sysfs attribute and the info ioctl report alike; here so
+ * that neither file depends on the other for it.
+ *
+ * Return: the state.
+ */
+static inline u32 p2p_pgmap_state(struct p2p_pgmap_dev *pdm)
+{
+	if (pdm->gone)
+		return P2P_PGMAP_STATE_GONE;
+	if (READ_ONCE(pdm->dying))
+		return P2P_PGMAP_STATE_DYING;
+	return P2P_PGMAP_STATE_LIVE;
+}
 
 #endif /* _P2P_PGMAP_H */

@@ -11,21 +11,6 @@
 #include "compat.h"
 #include "p2p_pgmap.h"
 
-/**
- * p2p_pgmap_state - the P2P_PGMAP_STATE_* of a device
- * @pdm: the device
- *
- * Return: the state.
- */
-u32 p2p_pgmap_state(struct p2p_pgmap_dev *pdm)
-{
-	if (pdm->gone)
-		return P2P_PGMAP_STATE_GONE;
-	if (READ_ONCE(pdm->dying))
-		return P2P_PGMAP_STATE_DYING;
-	return P2P_PGMAP_STATE_LIVE;
-}
-
 static const char * const p2p_pgmap_state_names[] = {
 	[P2P_PGMAP_STATE_LIVE] = "live",
 	[P2P_PGMAP_STATE_DYING] = "dying",
