@@ -11,6 +11,10 @@ import mmap
 import os
 import sys
 
+if sys.argv[1:2] in (["-h"], ["--help"]):
+    print(__doc__.strip())
+    sys.exit(0)
+
 path, pages = sys.argv[1], int(sys.argv[2])
 length = pages * mmap.PAGESIZE
 if path == "anon":

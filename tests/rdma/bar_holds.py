@@ -11,6 +11,10 @@ With --write it puts those bytes there instead (for p2p_rdma_rw --read-bar)."""
 import struct
 import sys
 
+if sys.argv[1:2] in (["-h"], ["--help"]):
+    print(__doc__.strip())
+    sys.exit(0)
+
 M = (1 << 64) - 1
 
 

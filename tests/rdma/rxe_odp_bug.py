@@ -17,6 +17,10 @@ import sys
 
 from bar_holds import pattern
 
+if sys.argv[1:2] in (["-h"], ["--help"]):
+    print(__doc__.strip())
+    sys.exit(0)
+
 PAGE = 4096
 
 

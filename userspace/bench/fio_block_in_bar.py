@@ -18,6 +18,10 @@ import os
 import struct
 import sys
 
+if sys.argv[1:2] in (["-h"], ["--help"]):
+    print(__doc__.strip())
+    sys.exit(0)
+
 SYS_PIDFD_GETFD = 438
 # _IOWR(0xBA, 0x01, struct p2p_pgmap_placement) and _IOR(0xBA, 0x00, info v1).
 PLACEMENT = (3 << 30) | (32 << 16) | (0xBA << 8) | 0x01

@@ -16,6 +16,10 @@ import os
 import subprocess
 import sys
 
+if sys.argv[1:2] in (["-h"], ["--help"]):
+    print(__doc__.strip())
+    sys.exit(0)
+
 GOAL_REG = 1.1   # registration time, device / host: at most
 GOAL_BW = 0.9    # bandwidth, device / host: at least
 GOAL_UNPLUG = 1.5  # idle remove time, 4 GiB BAR / 64 MiB BAR: at most
