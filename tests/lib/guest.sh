@@ -244,6 +244,40 @@ sys.exit(1 if bad else 0)
 PY
 }
 
+# all_gone PID...: none of them runs any more.
+all_gone() {
+	local p
+	for p; do kill -0 "$p" 2>/dev/null && return 1; done
+	return 0
+}
+# stop_pids PID...: SIGTERM, and SIGKILL what is still there after 10 s
+# (perftest ignores SIGINT while it runs).
+stop_pids() {
+	kill -TERM "$@" 2>/dev/null
+	wait_secs 10 all_gone "$@" || kill -KILL "$@" 2>/dev/null
+	wait "$@" 2>/dev/null
+}
+# traffic_count DEV: packets RDMA device DEV has sent so far (soft-RoCE's
+# hw_counters, or the port's standard transmit counter), read without
+# starting a program.
+traffic_count() {
+	local f n=0
+	for f in /sys/class/infiniband/"$1"/ports/1/hw_counters/sent_pkts \
+		/sys/class/infiniband/"$1"/ports/1/counters/port_xmit_data; do
+		[ -r "$f" ] && read -r n <"$f" 2>/dev/null && break
+	done
+	echo "$n"
+}
+# flowing DEV: DEV's traffic moved since the caller last set flow_last
+# (to traffic_count's answer) or since the last call; the new count is
+# left in flow_last, the state a waiting loop (wait_secs N flowing DEV)
+# keeps between calls.
+flowing() {
+	local n
+	n=$(traffic_count "$1")
+	[ "$n" -gt "$flow_last" ] && flow_last=$n
+}
+
 # setup_rxe: soft-RoCE device rxe0 on the VM's network interface.
 setup_rxe() {
 	modprobe rdma_rxe && rdma link add rxe0 type rxe netdev eth0 &&
