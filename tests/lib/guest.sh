@@ -4,6 +4,58 @@
 # Shell helpers for scripts that run inside the test VM (tests, demo,
 # benchmarks): waiting, the p2p_pgmap device, hot-plug, holders of device
 # memory, soft-RoCE and perftest. Results: tests/lib/ktap.sh.
+#
+# A helper answers with its status and, where it finds something, prints
+# it (callers take it with $(...), a fork but no program start). Those
+# that leave state behind say so: klog, flowing, start_holder (its
+# process runs on in the background: its pid is needed later) and
+# perftest_run (the client's output is a file).
+#
+# Waiting
+#   nap SECS                 sleep without starting a program
+#   wait_secs N CMD...       retry CMD for up to N seconds of wall time
+#   wait_for CMD...          wait_secs 10
+#   gone PID                 process PID has ended
+#   all_gone PID...          none of them runs any more
+#   stop_pids PID...         SIGTERM, then SIGKILL after 10 s, and reap
+# The device and the kernel
+#   ivshmem_bdf              print the first ivshmem device's PCI address
+#   node, no_node            /dev/p2p_pgmap0 is there / is not
+#   attr NAME                print p2p_pgmap0's sysfs attribute NAME
+#   none_in_use [DIR]        no folio of the device is in use
+#   settled [DIR]            ... and its state is live
+#   reads_zeroes DEV LEN     a new mapping of DEV reads only zeroes
+#   p2pdma_core_stock        the kernel has P2PDMA, but not our series
+#   pin_refused              print why GUP refuses long-term pins here
+#   klog                     the kernel log into the array klog (its result)
+#   klog_last TEXT           print the last kernel log line holding TEXT
+# Hot-plug
+#   replug                   the device is back, bound and settled
+#   unplug_ends PID SECS     the background unplug PID succeeds in time
+#   unplug_stuck             print the guest's side of a stuck remove
+#   removed_line BDF         print the driver's account of BDF's last remove
+#   removed_after_free_us BDF  print its time from last folio freed to end
+# Holders of device memory (p2p_pgmap_holder)
+#   start_holder ARGS...     start one in the background; its results:
+#                            holder_pid, and holder_out (its output file)
+#   holder_said GLOB         a line of its output matches GLOB
+#   holder_named             print the log line of remove naming it
+#   has_line FILE GLOB       a line of FILE matches GLOB
+# Owners and placement
+#   owner_line PID [DIR]     print PID's line of the device's owners file
+#   no_owner PID [DIR]       PID has no such line
+#   placement_runs TEXT      print "REL BAR LEN" per "placement:" line
+#   huge_mapped NAME TEXT    a result: the buffer was mapped huge
+# RDMA and perftest
+#   setup_rxe                soft-RoCE device rxe0 on eth0
+#   tcp_listening PORT       some socket listens on TCP PORT
+#   traffic_count DEV        print the packets RDMA device DEV has sent
+#   flowing DEV              DEV's traffic moved since flow_last, which it
+#                            updates (the caller sets it first: the state
+#                            a wait_secs loop keeps between calls)
+#   perftest_run CMD...      a perftest server and client here; the
+#                            client's output is in the file $perftest_out
+#   perftest_bw              print the last run's average bandwidth (MB/s)
 
 guest_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # In the guest, straight to the shell side of tests/vm/hotplug.
@@ -80,28 +132,27 @@ pin_refused() {
 # klog: the kernel log, one line per element of the array klog (one
 # program start). Through a file, not a pipe: from a pipe, mapfile reads a
 # byte per system call, which took seconds for the debug kernel's log.
-# klog_last TEXT: the last line that holds TEXT, in klog_line (empty, and
-# false, when there is none).
+# klog_last TEXT: print the last line that holds TEXT (false, printing
+# nothing, when there is none).
 klog() { dmesg >/tmp/p2p-klog && mapfile -t klog </tmp/p2p-klog; }
 klog_last() {
 	local i
 	klog
 	for ((i = ${#klog[@]} - 1; i >= 0; i--)); do
-		[[ ${klog[i]} == *"$1"* ]] && { klog_line=${klog[i]}; return 0; }
+		[[ ${klog[i]} == *"$1"* ]] && { echo "${klog[i]}"; return 0; }
 	done
-	klog_line=""
 	return 1
 }
-# last_removed BDF: the driver's account of the last remove of BDF
+# removed_line BDF: print the driver's account of the last remove of BDF
 # ("removed in T us: revoke R us, wait for users W us, unmap U us..."),
-# in klog_line; removed_line BDF prints it.
-last_removed() { klog_last "p2p_pgmap $1: removed in"; }
-removed_line() { last_removed "$1"; echo "$klog_line"; }
+# false when there is none.
+removed_line() { klog_last "p2p_pgmap $1: removed in"; }
 # removed_after_free_us BDF: from that line, the time from the last folio
 # freed to the end of remove (empty when no folio was in use).
 removed_after_free_us() {
-	last_removed "$1" &&
-		[[ $klog_line =~ done\ ([0-9]+)\ us\ after\ the\ last\ folio ]] &&
+	local line
+	line=$(removed_line "$1") &&
+		[[ $line =~ done\ ([0-9]+)\ us\ after\ the\ last\ folio ]] &&
 		echo "${BASH_REMATCH[1]}"
 }
 
@@ -164,10 +215,11 @@ unplug_stuck() {
 }
 # replug: after an unplug, the device comes back, the driver binds it again
 # and nothing of it is in use.
-replug() { "$hotplug" plug >/dev/null && wait_for node && settled; }
+replug() { "$hotplug" plug >/dev/null && wait_for node && settled "$attr_dir"; }
 
-# start_holder ARGS...: a p2p_pgmap_holder in the background, once ready;
-# sets holder_pid and holder_out (its output). holder_said LINE: it said so.
+# start_holder ARGS...: a p2p_pgmap_holder in the background, once ready.
+# Its results, for the helpers below and the caller: holder_pid, and
+# holder_out (the file of its output). holder_said GLOB: it said so.
 start_holder() {
 	holder_out=$(mktemp)
 	p2p_pgmap_holder "$@" >"$holder_out" 2>&1 &
@@ -186,20 +238,20 @@ has_line() {
 holder_said() { has_line "$holder_out" "$1"; }
 # holder_named: the driver's report, while remove waits, names the holder
 # as the process that opened the file whose memory is held (first after
-# 2 s, then every 10 s); the line is left in klog_line.
+# 2 s, then every 10 s); prints that line.
 holder_named() { klog_last "opened by pid $holder_pid (p2p_pgmap_hold"; }
 
-# owner_line PID [DIR]: the line of the device's owners file for the file
-# PID opened (see README, "sysfs"), in owner_line; false when none.
+# owner_line PID [DIR]: print the line of the device's owners file for
+# the file PID opened (see README, "sysfs"); false when none. no_owner
+# PID [DIR]: there is none.
 owner_line() {
 	local l
-	owner_line=""
 	while IFS= read -r l; do
-		[[ $l == "pid=$1 "* ]] && { owner_line=$l; return 0; }
+		[[ $l == "pid=$1 "* ]] && { echo "$l"; return 0; }
 	done <"${2:-$attr_dir}/owners"
 	return 1
 }
-no_owner() { ! owner_line "$@"; }
+no_owner() { ! owner_line "$@" >/dev/null; }
 
 # placement_runs TEXT: the "placement: buf+REL bar BAR len LEN" lines that
 # p2p_dio and p2p_rdma_rw print (where the driver placed their buffer in
@@ -301,8 +353,8 @@ tcp_listening() {
 # perftest_run CMD...: a perftest server and client (CMD, then CMD plus
 # the server's address) in this guest, on perftest's default port. The
 # client starts once the server listens (a fixed sleep lost that race on a
-# loaded machine). The client's output is left in $perftest_out; fails if
-# either side does.
+# loaded machine). The client's output is left in the file $perftest_out
+# (the result, which perftest_bw reads); fails if either side does.
 #
 # Runs once more, saying so, when a side failed only for want of a clock
 # (the emulator descheduled the vCPU while perftest measured its clock:

@@ -17,6 +17,7 @@
 # no request waits for ever: an answer that does not come within the
 # request's own time plus a minute is an error.
 set -uo pipefail
+case "${1:-}" in -h | --help) sed -n '2,/^[^#]/{/^#!/d;/^# SPDX/d;/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
 port=/dev/ttyS1
 op=${1:-}
 [ $# -gt 0 ] && shift

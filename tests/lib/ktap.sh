@@ -9,6 +9,7 @@
 #   check NAME CMD...   ok when CMD succeeds, not ok when it fails
 #   pass NAME, fail NAME, skip NAME REASON
 #   diag TEXT...        a diagnostic line ("# TEXT")
+#   diag_lines TEXT     each line of TEXT as a diagnostic line
 #
 # The version line comes with the first result; results are numbered here.
 # No plan is printed: a shell test knows how many results it has only at
@@ -28,6 +29,7 @@ pass() { ktap_line ok "$1"; }
 fail() { ktap_line "not ok" "$1"; ktap_failed=$((ktap_failed + 1)); }
 skip() { ktap_line ok "$1" "SKIP $2"; }
 diag() { echo "# $*"; }
+diag_lines() { echo "# ${1//$'\n'/$'\n'# }"; }
 check() {
 	local name=$1
 	shift

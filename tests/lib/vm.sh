@@ -21,6 +21,7 @@ rerun() {
 cmdline() { :; }
 tcg_thread() { :; }
 in_guest() { :; }
+# shellcheck source=tests/vm/quirks
 . "$lib_top/tests/vm/quirks"
 
 # vm_quirk: the why of the rerun quirk this run (vm_rc, vm_out) matches.
@@ -43,7 +44,9 @@ vm() {
 		vm_out=$(mktemp)
 		"$vm_run" --no-build --kernel "$@" 2>&1 | tee "$vm_out" | sed -u 's/^/    /'
 		vm_rc=${PIPESTATUS[0]}
-		[ "$attempt" = 1 ] && why=$(vm_quirk) || break
+		if [ "$attempt" != 1 ] || ! why=$(vm_quirk); then
+			break
+		fi
 		echo "# $why (tests/vm/quirks); the guest runs once more"
 		rm -f "$vm_out"
 	done
