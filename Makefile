@@ -56,7 +56,7 @@ help:
 # the debug kernel's build in one lane at once, and the other lane fetches
 # the Debian kernels (downloads, the build root) beside that build, so a
 # fresh machine's CPUs compile while it downloads.
-DEBUG_KERNELS := $(shell $(TOOLS)/kernels --where kind=ours $(KERNELS))
+DEBUG_KERNELS := $(if $(strip $(KERNELS)),$(shell $(TOOLS)/kernels --where kind=ours $(KERNELS)))
 PREFETCH := $(if $(filter check,$(MAKECMDGOALS)),source-7.3,\
 	$(sort $(filter-out $(DEBUG_KERNELS),$(KERNELS)) source-7.3))
 deps: deps-fetch
