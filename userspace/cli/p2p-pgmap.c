@@ -484,7 +484,7 @@ static int cmd_bind(int argc, char **argv)
 		char *modprobe[] = { "modprobe", DRIVER, NULL };
 
 		if (run(modprobe)) {
-			say_err("modprobe p2p_pgmap failed: is the module installed (the p2p-pgmap-dkms package, or make modules_install)?");
+			say_err("modprobe p2p_pgmap failed: is the module installed (the p2p-pgmap-dkms package, which make deb builds)?");
 			return 1;
 		}
 	}
