@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * /dev/p2p_pgmapN: mmap of device memory, poll for hang-up, ioctls for
- * information, placement and giving memory back.
+ * information, placement, giving memory back and dma-buf export.
  *
  * Each open file owns memory of its own (owner.c), which lives as long as
  * the file: mmap offsets are offsets into it, and a fault maps what the
@@ -447,6 +447,8 @@ static long p2p_pgmap_ioctl(struct file *file, unsigned int cmd,
 		return p2p_pgmap_owner_placement(owner, (void __user *)arg);
 	if (cmd == P2P_PGMAP_IOC_PUNCH_HOLE)
 		return p2p_pgmap_owner_punch(owner, (void __user *)arg);
+	if (cmd == P2P_PGMAP_IOC_EXPORT)
+		return p2p_pgmap_dmabuf_export(owner, (void __user *)arg);
 	return -ENOTTY;
 }
 
@@ -533,6 +535,8 @@ struct p2p_pgmap_dev *p2p_pgmap_dev_create(struct pci_dev *pdev)
 	init_waitqueue_head(&pdm->poll_wait);
 	mutex_init(&pdm->owners_lock);
 	INIT_LIST_HEAD(&pdm->owners);
+	mutex_init(&pdm->dmabufs_lock);
+	INIT_LIST_HEAD(&pdm->dmabufs);
 	INIT_DELAYED_WORK(&pdm->holders_report, p2p_pgmap_report_holders);
 
 	device_initialize(&pdm->dev);
@@ -578,7 +582,8 @@ int p2p_pgmap_cdev_add(struct p2p_pgmap_dev *pdm)
  *
  * Refuses new mappings, folios and opens, zaps every user mapping (later
  * accesses get SIGBUS), makes every open file let go of its memory,
- * revokes long-term pins where the kernel can (RDMA
+ * revokes every dma-buf exported (importers unmap, maps fail from then
+ * on, the dma-buf lets go of its memory), revokes long-term pins where the kernel can (RDMA
  * MRs then fail with an access error), wakes poll() waiters with
  * POLLHUP | POLLERR, removes the device node and, if folios are still
  * referenced, starts reporting whose memory they are. The caller then
@@ -604,6 +609,11 @@ void p2p_pgmap_cdev_revoke(struct p2p_pgmap_dev *pdm)
 		mutex_unlock(&owner->lock);
 	}
 	mutex_unlock(&pdm->owners_lock);
+	/*
+	 * Nor for a dma-buf a process keeps: its importers stop and unmap,
+	 * and the dma-buf lets go of its memory.
+	 */
+	p2p_pgmap_dmabuf_revoke_all(pdm);
 #ifdef P2P_PGMAP_PINS_REVOCABLE
 	/*
 	 * No mapping is left and no fault can map one, so no new pin can

@@ -232,6 +232,60 @@ static inline void p2p_compat_vm_flags_clear(struct vm_area_struct *vma,
 }
 
 /*
+ * dma-buf export (dmabuf.c).
+ *
+ * From 6.19 the dma-buf core has helpers for exporters of MMIO:
+ * dma_buf_phys_vec_to_sgt() maps runs of a BAR for an importer through
+ * the BAR's P2PDMA provider (bus address under a shared switch, the host
+ * bridge or IOMMU otherwise), with the struct phys_vec of <linux/types.h>
+ * (P2P_PGMAP_HAVE_DMA_BUF_MAPPING, found in the kernel's headers by the
+ * Makefile). Without it, or without the P2PDMA core, the exporter maps
+ * the folios' pages for the importer's device with dma_map_sgtable().
+ */
+#if defined(P2P_PGMAP_HAVE_DMA_BUF_MAPPING) && IS_ENABLED(CONFIG_PCI_P2PDMA)
+#define P2P_PGMAP_DMABUF_VIA_PROVIDER	1
+#endif
+
+#ifndef P2P_PGMAP_HAVE_PHYS_VEC
+struct phys_vec {
+	phys_addr_t paddr;
+	size_t len;
+};
+#endif
+
+/*
+ * The symbol namespace became a string in 6.13 (MODULE_IMPORT_NS("NS")).
+ */
+#if P2P_PGMAP_KERNEL_AT_LEAST(6, 13)
+#define P2P_COMPAT_IMPORT_DMA_BUF	MODULE_IMPORT_NS("DMA_BUF")
+#else
+#define P2P_COMPAT_IMPORT_DMA_BUF	MODULE_IMPORT_NS(DMA_BUF)
+#endif
+
+/*
+ * Telling importers to stop: dma_buf_invalidate_mappings() and the
+ * importer's ->invalidate_mappings() in 7.x (P2P_PGMAP_HAVE_DMA_BUF_INVALIDATE,
+ * from the headers), dma_buf_move_notify() and ->move_notify() before.
+ * Revocable: 7.x asks dma_buf_attach_revocable(); before, a dynamic
+ * importer (one with ->move_notify()) is, unless it pins (dmabuf.c
+ * refuses its mappings then).
+ */
+#ifdef P2P_PGMAP_HAVE_DMA_BUF_INVALIDATE
+#define p2p_compat_dma_buf_invalidate(dmabuf)	dma_buf_invalidate_mappings(dmabuf)
+#define p2p_compat_dma_buf_revocable(attach)	dma_buf_attach_revocable(attach)
+#else
+#define p2p_compat_dma_buf_invalidate(dmabuf)	dma_buf_move_notify(dmabuf)
+#define p2p_compat_dma_buf_revocable(attach)				\
+	((attach)->importer_ops && (attach)->importer_ops->move_notify)
+/*
+ * Such a kernel maps a dynamic importer's attachment of a dynamic exporter
+ * (one with ->pin()) only after pinning it, unless
+ * CONFIG_DMABUF_MOVE_NOTIFY is set: a map comes with one pin of its own.
+ */
+#define P2P_COMPAT_DMA_BUF_PINS_PER_MAP	(IS_ENABLED(CONFIG_DMABUF_MOVE_NOTIFY) ? 0 : 1)
+#endif
+
+/*
  * How the P2PDMA memory is registered.
  *
  * Without CONFIG_PCI_P2PDMA (Debian's 6.x) a MEMORY_DEVICE_PCI_P2PDMA

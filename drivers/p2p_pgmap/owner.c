@@ -736,3 +736,104 @@ int p2p_pgmap_owner_placement(struct p2p_pgmap_owner *owner, void __user *arg)
 	kvfree(ranges);
 	return err;
 }
+
+/* Take memory for the pages of [@first, @last] that have none. */
+static int p2p_pgmap_owner_fill(struct p2p_pgmap_owner *owner, pgoff_t first,
+				pgoff_t last)
+{
+	pgoff_t pgoff = first, start, hole_end;
+	struct folio *folio;
+	unsigned long nr;
+	int got;
+
+	while (pgoff <= last) {
+		folio = p2p_pgmap_map_find(owner, pgoff, last, &start);
+		if (folio && start <= pgoff) {
+			pgoff = start + folio_nr_pages(folio);
+			continue;
+		}
+		hole_end = folio ? start - 1 : last;
+		/* In batches as faults take them: aligned 2 MiB become one folio. */
+		nr = min_t(unsigned long, hole_end + 1,
+			   round_up(pgoff + 1, P2P_PGMAP_FAULT_BATCH)) - pgoff;
+		got = p2p_pgmap_owner_alloc(owner, pgoff, nr, 0);
+		if (got < 0)
+			return got;
+		pgoff += got;
+		cond_resched();
+	}
+	return 0;
+}
+
+/**
+ * p2p_pgmap_owner_hold - hold the memory of a range of a file
+ * @owner: the file's owner
+ * @offset: file offset of the range, page aligned
+ * @len: bytes, page aligned, not zero, within the device's size
+ * @pieces: set to the range's folios in file order (kvfree() it), each
+ *	with a reference the caller now holds
+ *
+ * Pages of the range that have no memory get it, zeroed, as a first touch
+ * would. The references keep the memory after the file lets go of it
+ * (close, punch hole, remove), as a pin would: what the dma-buf export
+ * needs.
+ *
+ * Context: process context; takes the device's lock for reading and
+ * @owner->lock.
+ * Return: the number of @pieces, -ENXIO once the device is going away,
+ * -EDQUOT past file_limit, -ENOSPC when the device has no free memory,
+ * -ENOMEM.
+ */
+long p2p_pgmap_owner_hold(struct p2p_pgmap_owner *owner, u64 offset, u64 len,
+			  struct p2p_pgmap_piece **pieces)
+{
+	struct p2p_pgmap_dev *pdm = owner->pdm;
+	pgoff_t first = offset >> PAGE_SHIFT, last = (offset + len - 1) >> PAGE_SHIFT;
+	pgoff_t pgoff, start;
+	struct p2p_pgmap_piece *p;
+	struct folio *folio;
+	long nr = 0, err;
+
+	/* At most one folio per page. */
+	p = kvmalloc_array(last - first + 1, sizeof(*p), GFP_KERNEL);
+	if (!p)
+		return -ENOMEM;
+
+	down_read(&pdm->lock);
+	if (pdm->dying) {
+		err = -ENXIO;
+		goto out_unlock;
+	}
+	mutex_lock(&owner->lock);
+	err = p2p_pgmap_owner_fill(owner, first, last);
+	if (err)
+		goto out_owner;
+	for (pgoff = first; pgoff <= last; pgoff = start + folio_nr_pages(folio)) {
+		folio = p2p_pgmap_map_find(owner, pgoff, last, &start);
+		/* Filled under the same lock: every page has memory. */
+		if (WARN_ON_ONCE(!folio || start > pgoff)) {
+			err = -EIO;
+			break;
+		}
+		folio_get(folio);
+		p[nr].folio = folio;
+		p[nr].first = pgoff - start;
+		p[nr].nr = min_t(pgoff_t, start + folio_nr_pages(folio) - 1, last) -
+			   pgoff + 1;
+		nr++;
+		cond_resched();
+	}
+	if (err)
+		while (nr)
+			folio_put(p[--nr].folio);
+out_owner:
+	mutex_unlock(&owner->lock);
+out_unlock:
+	up_read(&pdm->lock);
+	if (err) {
+		kvfree(p);
+		return err;
+	}
+	*pieces = p;
+	return nr;
+}

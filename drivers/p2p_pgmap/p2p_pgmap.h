@@ -84,6 +84,18 @@ struct p2p_pgmap_owner {
 };
 
 /**
+ * struct p2p_pgmap_piece - a folio of a range of a file, held for an export
+ * @folio: the folio, with a reference of the holder's
+ * @first: the first page of the folio in the range
+ * @nr: pages of the folio in the range, from @first on
+ */
+struct p2p_pgmap_piece {
+	struct folio *folio;
+	unsigned int first;
+	unsigned int nr;
+};
+
+/**
  * struct p2p_pgmap_usage - what device memory is used for
  * @held: bytes taken and not yet freed
  * @mapped: bytes mapped by some process
@@ -136,6 +148,9 @@ struct p2p_pgmap_usage {
  * @owners_lock: protects @owners
  * @owners: struct p2p_pgmap_owner list, one per open file (and per closed
  *	one whose memory pins still hold)
+ * @dmabufs_lock: protects @dmabufs, and orders an export against remove
+ * @dmabufs: struct p2p_pgmap_dmabuf list, one per dma-buf exported from
+ *	the device and not released yet
  * @holders_report: while remove waits, logs who holds device memory
  * @t_remove: when remove() started (0: it has not)
  * @t_last_free: when the last folio was freed after remove() started
@@ -176,6 +191,8 @@ struct p2p_pgmap_dev {
 
 	struct mutex owners_lock;	/* protects owners */
 	struct list_head owners;
+	struct mutex dmabufs_lock;	/* protects dmabufs */
+	struct list_head dmabufs;
 	struct delayed_work holders_report;
 
 	ktime_t t_remove;
@@ -219,6 +236,12 @@ ssize_t p2p_pgmap_owners_show(struct p2p_pgmap_dev *pdm, char *buf);
 void p2p_pgmap_owners_report(struct p2p_pgmap_dev *pdm);
 int p2p_pgmap_owner_placement(struct p2p_pgmap_owner *owner,
 			      void __user *arg);
+long p2p_pgmap_owner_hold(struct p2p_pgmap_owner *owner, u64 offset, u64 len,
+			  struct p2p_pgmap_piece **pieces);
+
+/* dmabuf.c */
+int p2p_pgmap_dmabuf_export(struct p2p_pgmap_owner *owner, void __user *arg);
+void p2p_pgmap_dmabuf_revoke_all(struct p2p_pgmap_dev *pdm);
 
 /* sysfs.c */
 extern const struct attribute_group p2p_pgmap_attr_group;

@@ -155,9 +155,50 @@ struct p2p_pgmap_punch {
 	__u64 flags;
 };
 
+/*
+ * struct p2p_pgmap_export - P2P_PGMAP_IOC_EXPORT argument
+ * @offset: (in) file offset of the range, page aligned
+ * @len:    (in) bytes, page aligned, not zero; @offset + @len within the
+ *          device's size
+ * @flags:  (in) P2P_PGMAP_EXPORT_* bits: READ and/or WRITE, at least one
+ * @fd:     (out) the dma-buf's file descriptor
+ *
+ * Exports a range of the file's memory as a dma-buf, for a device driver
+ * to import (ibv_reg_dmabuf_mr(), a GPU, an accelerator). Pages of the
+ * range that have no memory yet are taken, zeroed, as a first touch would
+ * take them. The dma-buf holds the memory as long as it lives: after the
+ * file is closed, or the range given back with P2P_PGMAP_IOC_PUNCH_HOLE
+ * (the file then gets new memory there, the dma-buf keeps the old), until
+ * its last fd and its last importer let go. No other file ever reaches it.
+ *
+ * Importers must handle peer-to-peer memory without struct pages and be
+ * revocable (a dynamic importer, or a pinned one that can be revoked):
+ * when the device goes away every export is revoked (importers are told
+ * to stop and unmap, then their mappings fail with ENODEV) before remove
+ * waits for anything, so no process keeping a dma-buf open delays it.
+ * With the P2PDMA core, an importer that cannot reach the device by
+ * peer-to-peer DMA (no shared switch or allowed host bridge) is refused
+ * with EXDEV.
+ *
+ * The dma-buf is close-on-exec unless P2P_PGMAP_EXPORT_NO_CLOEXEC is set.
+ * Errors: EINVAL (range or flags), EDQUOT (more than file_limit allows),
+ * ENOSPC (no free device memory), ENXIO (the device is going away).
+ */
+struct p2p_pgmap_export {
+	__u64 offset;
+	__u64 len;
+	__u32 flags;
+	__s32 fd;
+};
+
+#define P2P_PGMAP_EXPORT_READ		(1U << 0) /* importers may read it */
+#define P2P_PGMAP_EXPORT_WRITE		(1U << 1) /* importers may write it */
+#define P2P_PGMAP_EXPORT_NO_CLOEXEC	(1U << 2) /* fd without O_CLOEXEC */
+
 #define P2P_PGMAP_IOC_MAGIC	0xBA
 #define P2P_PGMAP_IOC_INFO	_IOR(P2P_PGMAP_IOC_MAGIC, 0x00, struct p2p_pgmap_info)
 #define P2P_PGMAP_IOC_PLACEMENT	_IOWR(P2P_PGMAP_IOC_MAGIC, 0x01, struct p2p_pgmap_placement)
 #define P2P_PGMAP_IOC_PUNCH_HOLE	_IOW(P2P_PGMAP_IOC_MAGIC, 0x02, struct p2p_pgmap_punch)
+#define P2P_PGMAP_IOC_EXPORT	_IOWR(P2P_PGMAP_IOC_MAGIC, 0x03, struct p2p_pgmap_export)
 
 #endif /* _UAPI_LINUX_P2P_PGMAP_H */
