@@ -2,12 +2,13 @@
 /*
  * p2p-pgmap - the everyday tasks of p2p_pgmap on a real machine: list the
  * bound devices, show one with its owners, bind and unbind a PCI device,
- * remove one and say what the remove waited for, and check that a device
- * works. See p2p-pgmap(1) and `p2p-pgmap --help`.
+ * remove one and say what the remove waited for, check that a device
+ * works, and export device memory as a dma-buf for another program. See
+ * p2p-pgmap(1) and `p2p-pgmap --help`.
  *
  * Everything goes through sysfs, the kernel log and the device nodes; the
- * command needs root for all but list, show and selftest (which need
- * permission to read sysfs and to open the node).
+ * command needs root for all but list, show, selftest and export (which
+ * need permission to read sysfs and to open the node).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -30,6 +31,8 @@
 #include <unistd.h>
 
 #include <linux/p2p_pgmap.h>
+
+#include "p2p_pgmap_placement.h"
 
 #ifndef P2P_PGMAP_VERSION
 #define P2P_PGMAP_VERSION "unknown"
@@ -59,10 +62,23 @@ static void usage(FILE *out)
 		"                            and print the driver's account of the remove\n"
 		"  selftest DEV              map, write, read back; check zeroing, isolation,\n"
 		"                            accounting and placement\n"
+		"  export [-d DEV] [--offset BYTES] --len BYTES [--read-only]\n"
+		"         [--hold SECONDS | -- CMD [ARG...]]\n"
+		"                            open DEV (default /dev/p2p_pgmap0), export that new\n"
+		"                            file's memory at [offset, offset + len) as a dma-buf\n"
+		"                            (read-write unless --read-only) and print\n"
+		"                              fd=N size=BYTES\n"
+		"                              range offset=0x.. bar_offset=0x.. len=0x..\n"
+		"                            (a range line per contiguous run in the BAR, at\n"
+		"                            file offsets); then close DEV and keep the dma-buf\n"
+		"                            for --hold SECONDS, or run CMD with it inherited,\n"
+		"                            its fd number in $P2P_PGMAP_DMABUF_FD\n"
 		"  --version, --help\n"
 		"\n"
-		"DEV is /dev/p2p_pgmapN, p2p_pgmapN, N or the PCI address of a bound device;\n"
-		"BDF is a PCI address (0000:01:00.0). Exit status: 0 done, 1 failed, 2 usage.\n");
+		"DEV is /dev/p2p_pgmapN, p2p_pgmapN, N or the PCI address of a bound device\n"
+		"(export opens a DEV with a '/' as it is); BDF is a PCI address (0000:01:00.0);\n"
+		"export's BYTES take a K, M or G suffix (KiB, MiB, GiB). Exit status: 0 done,\n"
+		"1 failed, 2 usage; with -- CMD, that of CMD (126, 127: CMD could not be run).\n");
 }
 
 static void vsay(const char *fmt, va_list ap, const char *tail)
@@ -750,6 +766,237 @@ static int cmd_selftest(int argc, char **argv)
 	return checks_failed ? 1 : 0;
 }
 
+/* BYTES, with an optional K, M or G suffix (KiB, MiB, GiB); false if malformed. */
+static bool parse_bytes(const char *s, unsigned long long *out)
+{
+	unsigned long long v, mul = 1;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno)
+		return false;
+	if (*end == 'K' || *end == 'k')
+		mul = 1ULL << 10;
+	else if (*end == 'M' || *end == 'm')
+		mul = 1ULL << 20;
+	else if (*end == 'G' || *end == 'g')
+		mul = 1ULL << 30;
+	if (mul > 1)
+		end++;
+	if (*end || v > ULLONG_MAX / mul)
+		return false;
+	*out = v * mul;
+	return true;
+}
+
+/*
+ * Open the node of DEV for export: a path (anything with a '/') as it is,
+ * any other DEV as show resolves it. The fd, or -1 after saying why.
+ */
+static int open_node(const char *dev, char *path, size_t size)
+{
+	char bdf[64], node[64];
+	int fd;
+
+	if (strchr(dev, '/')) {
+		snprintf(path, size, "%s", dev);
+	} else if (resolve_dev(dev, bdf, node, sizeof(bdf))) {
+		snprintf(path, size, "/dev/%s", node);
+	} else {
+		say_err("no p2p_pgmap device '%s' (p2p-pgmap list shows them)", dev);
+		return -1;
+	}
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd >= 0)
+		return fd;
+	if (errno == ENOENT)
+		say_err("open %s: %s: no device is bound to p2p_pgmap there (p2p-pgmap list shows the bound ones, p2p-pgmap bind BDF binds one)",
+			path, strerror(errno));
+	else if (errno == EACCES || errno == EPERM)
+		say_err("open %s: %s: it takes root, or the group p2p_pgmap with the udev rules of the p2p-pgmap-tools package",
+			path, strerror(errno));
+	else
+		say_err("open %s: %s", path, strerror(errno));
+	return -1;
+}
+
+/* Say why P2P_PGMAP_IOC_EXPORT failed with @err, in the header's terms. */
+static void explain_export_failure(int fd, const char *path, const struct p2p_pgmap_export *ex,
+				   int err)
+{
+	struct p2p_pgmap_info in = dev_info_of(fd);
+	char what[PATH_MAX + 96];
+
+	snprintf(what, sizeof(what), "export of %#llx bytes at offset %#llx of %s as a dma-buf",
+		 (unsigned long long)ex->len, (unsigned long long)ex->offset, path);
+	switch (err) {
+	case EINVAL:
+		say_err("%s: %s: offset and length must be multiples of the page size (%ld bytes), the length not zero, and offset + length within the device's %llu bytes",
+			what, strerror(err), sysconf(_SC_PAGESIZE), (unsigned long long)in.size);
+		break;
+	case EDQUOT:
+		if (in.file_limit)
+			say_err("%s: %s: one open file may hold at most %llu bytes (the module parameter file_limit)",
+				what, strerror(err), (unsigned long long)in.file_limit);
+		else
+			say_err("%s: %s: more than one open file may hold (the module parameter file_limit)",
+				what, strerror(err));
+		break;
+	case ENOSPC:
+		say_err("%s: %s: the device has not enough free memory (%llu of %llu bytes free; p2p-pgmap show lists who holds the rest)",
+			what, strerror(err), (unsigned long long)in.free_bytes,
+			(unsigned long long)in.size);
+		break;
+	case ENXIO:
+		say_err("%s: %s: the device is going away (being removed or unbound)", what,
+			strerror(err));
+		break;
+	case ENOTTY:
+		if (in.size)
+			say_err("%s: %s: the loaded p2p_pgmap driver is too old for dma-buf export (no P2P_PGMAP_IOC_EXPORT); load one of this version",
+				what, strerror(err));
+		else
+			say_err("%s: %s: %s is not a p2p_pgmap device", what, strerror(err), path);
+		break;
+	default:
+		say_err("%s: %s", what, strerror(err));
+	}
+}
+
+static int print_range(const struct p2p_pgmap_range *run, void *arg)
+{
+	fprintf(arg, "range offset=%#llx bar_offset=%#llx len=%#llx\n", (unsigned long long)run->offset,
+	       (unsigned long long)run->bar_offset, (unsigned long long)run->len);
+	return 0;
+}
+
+static int cmd_export(int argc, char **argv)
+{
+	const char *dev = "/dev/p2p_pgmap0";
+	unsigned long long offset = 0, len = 0;
+	struct p2p_pgmap_export ex = { 0 };
+	bool have_len = false, read_only = false;
+	char path[PATH_MAX], **cmd = NULL, *ranges = NULL;
+	unsigned int hold = 0;
+	size_t ranges_len = 0;
+	FILE *out;
+	off_t size;
+	int fd, err, rc;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			cmd = argv + i + 1;
+			break;
+		} else if (!strcmp(argv[i], "--read-only")) {
+			read_only = true;
+		} else if ((!strcmp(argv[i], "-d") || !strcmp(argv[i], "--dev")) && i + 1 < argc) {
+			dev = argv[++i];
+		} else if (!strcmp(argv[i], "--offset") && i + 1 < argc) {
+			if (!parse_bytes(argv[++i], &offset))
+				die_usage("export: --offset takes BYTES, not '%s'", argv[i]);
+		} else if (!strcmp(argv[i], "--len") && i + 1 < argc) {
+			if (!parse_bytes(argv[++i], &len))
+				die_usage("export: --len takes BYTES, not '%s'", argv[i]);
+			have_len = true;
+		} else if (!strcmp(argv[i], "--hold") && i + 1 < argc) {
+			unsigned long long s;
+			char *end;
+
+			i++;
+			errno = 0;
+			s = strtoull(argv[i], &end, 10);
+			if (argv[i][0] < '0' || argv[i][0] > '9' || *end || errno || !s ||
+			    s > UINT_MAX)
+				die_usage("export: --hold takes a number of seconds, not '%s'", argv[i]);
+			hold = (unsigned int)s;
+		} else {
+			die_usage("export: unknown or incomplete option '%s'", argv[i]);
+		}
+	}
+	if (!have_len)
+		die_usage("export needs --len BYTES");
+	if (!len)
+		die_usage("export: --len must not be zero");
+	if (cmd && !cmd[0])
+		die_usage("export: -- takes a command to run");
+	if (cmd && hold)
+		die_usage("export: --hold and -- CMD exclude each other");
+
+	fd = open_node(dev, path, sizeof(path));
+	if (fd < 0)
+		return 1;
+	ex.offset = offset;
+	ex.len = len;
+	ex.flags = P2P_PGMAP_EXPORT_READ | (read_only ? 0 : P2P_PGMAP_EXPORT_WRITE) |
+		   (cmd ? P2P_PGMAP_EXPORT_NO_CLOEXEC : 0);
+	ex.fd = -1;
+	if (ioctl(fd, P2P_PGMAP_IOC_EXPORT, &ex)) {
+		explain_export_failure(fd, path, &ex, errno);
+		close(fd);
+		return 1;
+	}
+	/* A dma-buf's size is where SEEK_END takes it. */
+	size = lseek(ex.fd, 0, SEEK_END);
+	if (size < 0 || (unsigned long long)size != len) {
+		if (size < 0)
+			say_err("lseek(SEEK_END) on the exported fd %d: %s: it is no dma-buf",
+				ex.fd, strerror(errno));
+		else
+			say_err("the exported dma-buf (fd %d) has %lld bytes, not the %llu exported",
+				ex.fd, (long long)size, len);
+		goto fail;
+	}
+	/* The range lines are gathered first: a failure prints nothing on stdout. */
+	out = open_memstream(&ranges, &ranges_len);
+	if (!out) {
+		say_err("open_memstream: %s", strerror(errno));
+		goto fail;
+	}
+	rc = p2p_pgmap_for_each_run(fd, offset, len, print_range, out);
+	err = errno;
+	fclose(out);
+	if (rc) {
+		say_err("P2P_PGMAP_IOC_PLACEMENT on %s: %s", path, strerror(err));
+		free(ranges);
+		goto fail;
+	}
+	printf("fd=%d size=%lld\n%s", ex.fd, (long long)size, ranges);
+	free(ranges);
+	if (fflush(stdout)) {
+		say_err("writing to stdout: %s", strerror(errno));
+		goto fail;
+	}
+	/* From here on only the dma-buf holds the memory. */
+	close(fd);
+	if (hold) {
+		while ((hold = sleep(hold)))
+			;
+	} else if (cmd) {
+		char num[16];
+
+		snprintf(num, sizeof(num), "%d", ex.fd);
+		if (setenv("P2P_PGMAP_DMABUF_FD", num, 1)) {
+			say_err("setenv P2P_PGMAP_DMABUF_FD: %s", strerror(errno));
+			close(ex.fd);
+			return 1;
+		}
+		execvp(cmd[0], cmd);
+		err = errno;
+		say_err("cannot run %s: %s", cmd[0], strerror(err));
+		close(ex.fd);
+		return err == ENOENT ? 127 : 126;
+	}
+	close(ex.fd);
+	return 0;
+fail:
+	close(ex.fd);
+	close(fd);
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -758,6 +1005,7 @@ int main(int argc, char **argv)
 	} cmds[] = {
 		{ "list", cmd_list }, { "show", cmd_show }, { "bind", cmd_bind },
 		{ "unbind", cmd_unbind }, { "remove", cmd_remove }, { "selftest", cmd_selftest },
+		{ "export", cmd_export },
 	};
 
 	if (argc < 2) {

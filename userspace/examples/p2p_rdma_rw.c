@@ -5,7 +5,7 @@
  *
  *   p2p_rdma_rw [--dev /dev/p2p_pgmap0 | --anon] [--ibdev rxe0]
  *               [--offset BYTES] [--size BYTES] [--gid-index N]
- *               [--odp] [--mtu 256|512|1024|2048|4096]
+ *               [--odp | --dmabuf] [--mtu 256|512|1024|2048|4096]
  *
  * Two RC queue pairs on one port are connected to each other (loopback),
  * so one process and one RDMA device (soft-RoCE is enough) show the whole
@@ -13,7 +13,10 @@
  *
  *   1. mmap SIZE bytes of device memory at OFFSET and ibv_reg_mr() it
  *      (with --odp as an on-demand-paging MR: no pin), next to an
- *      ordinary host buffer registered the usual way;
+ *      ordinary host buffer registered the usual way; with --dmabuf, export
+ *      the same range of the device file as a dma-buf (P2P_PGMAP_IOC_EXPORT)
+ *      and register that with ibv_reg_dmabuf_mr() instead, the mapping
+ *      serving the CPU side only;
  *   2. RDMA WRITE a pattern from the host buffer into device memory;
  *   3. RDMA READ another pattern, written into device memory by the CPU,
  *      back into the host buffer;
@@ -37,6 +40,10 @@
  * when the kernel has our patches but the memory's provider did not opt
  * in, or the RDMA device cannot give its pins back); the message then says
  * why and what to do instead of just printing the errno. --odp needs no pin at all, so it works on such kernels too.
+ * With --dmabuf the RDMA device imports the memory through the dma-buf
+ * instead (no GUP at all); when its driver has no dma-buf MRs, the
+ * exporter refuses it, or it cannot reach the device by peer-to-peer DMA,
+ * the message says so.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -46,8 +53,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#include <linux/p2p_pgmap.h>
 
 #include "p2p_pgmap_huge.h"
 #include "p2p_pgmap_placement.h"
@@ -62,6 +72,7 @@ struct opts {
 	size_t size;
 	int gid_index;
 	int odp;	/* register the memory under test on demand (no pin) */
+	int dmabuf;	/* register it through a dma-buf export of the range */
 	int anon;	/* anonymous memory in place of device memory */
 	int mtu;	/* path MTU in bytes; 0: the port's active MTU */
 	int read_bar;	/* the READ pattern comes from outside, through the BAR */
@@ -70,8 +81,8 @@ struct opts {
 
 static const char usage_text[] =
 	"usage: p2p_rdma_rw [--dev PATH | --anon] [--ibdev NAME] [--offset BYTES] [--size BYTES]\n"
-	"                   [--gid-index N] [--odp] [--mtu 256|512|1024|2048|4096] [--read-bar]\n"
-	"                   [--hold]\n"
+	"                   [--gid-index N] [--odp | --dmabuf] [--mtu 256|512|1024|2048|4096]\n"
+	"                   [--read-bar] [--hold]\n"
 	"\n"
 	"Registers SIZE bytes of p2p_pgmap device memory (default /dev/p2p_pgmap0) for\n"
 	"RDMA, moves data into it by RDMA WRITE and out of it by RDMA READ over two\n"
@@ -88,6 +99,13 @@ static const char usage_text[] =
 	"           (remove waits for the holder, tells it, names it). The RDMA\n"
 	"           device must report ODP for RC RDMA WRITE and READ (rxe does on\n"
 	"           7.x kernels, not on 6.1 or 6.12).\n"
+	"  --dmabuf export the range of the device file as a dma-buf (P2P_PGMAP_IOC_EXPORT)\n"
+	"           and register that with ibv_reg_dmabuf_mr(), instead of the mapping\n"
+	"           with ibv_reg_mr() (the CPU side still uses the mapping): no GUP,\n"
+	"           no pin of pages. Not with --odp or --anon. The RDMA driver must\n"
+	"           import dma-bufs revocably: mlx5 (dynamic) or irdma (pinned,\n"
+	"           revocable) in 7.3; rxe has no dma-buf MRs; efa, bnxt_re, mana and\n"
+	"           ionic pin them for good, which the exporter refuses.\n"
 	"  --anon   anonymous memory in place of device memory (a control)\n"
 	"  --mtu N  path MTU (default: the port's active MTU). rxe of 7.3 misplaces\n"
 	"           ODP data when it is below 4096; a netdev MTU of 9000 gives 4096.\n"
@@ -131,6 +149,10 @@ static void parse(int argc, char **argv, struct opts *o)
 			o->odp = 1;
 			continue;
 		}
+		if (!strcmp(argv[i], "--dmabuf")) {
+			o->dmabuf = 1;
+			continue;
+		}
 		if (!strcmp(argv[i], "--anon")) {
 			o->anon = 1;
 			continue;
@@ -161,7 +183,7 @@ static void parse(int argc, char **argv, struct opts *o)
 			usage(2);
 	}
 	if (!o->size || (o->mtu && !mtu_enum(o->mtu)) ||
-	    ((o->read_bar || o->hold) && o->anon))
+	    ((o->read_bar || o->hold || o->dmabuf) && o->anon) || (o->dmabuf && o->odp))
 		usage(2);
 }
 
@@ -194,6 +216,69 @@ static void explain_reg_mr_failure(int err, int odp)
 			"  kernel, or register on demand (--odp: no pin at all).\n");
 	else if (err == ENOMEM)
 		fprintf(stderr, "  Raise the locked-memory limit (ulimit -l unlimited).\n");
+}
+
+/*
+ * --dmabuf: export [offset, offset + size rounded up to a page) of the
+ * device file as a dma-buf, read-write. Its fd, or -1 after saying why.
+ */
+static int export_dmabuf(int fd, const struct opts *o)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	struct p2p_pgmap_export ex = {
+		.offset = o->offset,
+		.len = (o->size + page - 1) & ~(page - 1),
+		.flags = P2P_PGMAP_EXPORT_READ | P2P_PGMAP_EXPORT_WRITE,
+		.fd = -1,
+	};
+	int err;
+
+	if (!ioctl(fd, P2P_PGMAP_IOC_EXPORT, &ex))
+		return ex.fd;
+	err = errno;
+	fprintf(stderr, "p2p_rdma_rw: --dmabuf: export of %llu bytes at offset %#zx of %s as a dma-buf (P2P_PGMAP_IOC_EXPORT) failed: %s\n",
+		(unsigned long long)ex.len, o->offset, o->dev, strerror(err));
+	if (err == ENOTTY)
+		fprintf(stderr, "  %s is not a p2p_pgmap device, or the loaded p2p_pgmap driver\n"
+			"  has no dma-buf export (it is older than this program). Load a driver\n"
+			"  of this version, or register the mapping (no --dmabuf).\n", o->dev);
+	else if (err == EINVAL)
+		fprintf(stderr, "  --offset must be a multiple of the page size (%llu bytes) and\n"
+			"  offset + size within the device's memory.\n", (unsigned long long)page);
+	else if (err == EDQUOT)
+		fprintf(stderr, "  One open file may not hold that much: the module parameter file_limit\n"
+			"  (/sys/module/p2p_pgmap/parameters/file_limit) is lower.\n");
+	else if (err == ENOSPC)
+		fprintf(stderr, "  The device has not enough free memory (p2p-pgmap show lists who holds it).\n");
+	else if (err == ENXIO)
+		fprintf(stderr, "  The device is going away (being removed or unbound).\n");
+	return -1;
+}
+
+/* Say why ibv_reg_dmabuf_mr() of the exported memory failed, and what to do. */
+static void explain_reg_dmabuf_failure(int err, const char *ibdev)
+{
+	fprintf(stderr, "p2p_rdma_rw: ibv_reg_dmabuf_mr on %s of the dma-buf of device memory failed: %s\n",
+		ibdev, strerror(err));
+	if (err == EOPNOTSUPP || err == EINVAL || err == ENOSYS)
+		fprintf(stderr,
+			"  Either the driver of %s has no dma-buf MRs (soft-RoCE, rxe, has none),\n"
+			"  or it imports dma-bufs in a way the p2p_pgmap exporter refuses. Of the\n"
+			"  RDMA drivers of Linux 7.3, mlx5 imports them dynamically (the exporter\n"
+			"  can invalidate its mapping) and irdma pins them revocably: both are\n"
+			"  accepted. efa, bnxt_re, mana and ionic pin them and cannot give them\n"
+			"  back, so the exporter refuses them with EOPNOTSUPP, as vfio-pci does: the\n"
+			"  device's remove could not take its memory back. Use an mlx5 or irdma\n"
+			"  device, or register the mapping instead (no --dmabuf, or --odp).\n",
+			ibdev);
+	else if (err == EXDEV)
+		fprintf(stderr,
+			"  %s cannot reach the p2p_pgmap device by peer-to-peer DMA: the PCI\n"
+			"  P2PDMA core allows it only under one PCIe switch, or through a host\n"
+			"  bridge it knows to forward peer traffic. Use an RDMA device placed so.\n",
+			ibdev);
+	else if (err == ENODEV || err == ENXIO)
+		fprintf(stderr, "  The p2p_pgmap device is going away: its dma-bufs are revoked.\n");
 }
 
 /*
@@ -236,7 +321,8 @@ static struct ibv_context *open_ibdev(const char *name)
 	if (!list || !list[0]) {
 		fprintf(stderr, "p2p_rdma_rw: no RDMA device (for soft-RoCE: modprobe rdma_rxe;"
 			" rdma link add rxe0 type rxe netdev eth0)\n");
-		ibv_free_device_list(list);
+		if (list)	/* NULL (without the RDMA core) is no list to free */
+			ibv_free_device_list(list);
 		return NULL;
 	}
 	for (int i = 0; list[i]; i++)
@@ -379,9 +465,17 @@ int main(int argc, char **argv)
 	const char *what;
 	union ibv_gid gid;
 	enum ibv_mtu mtu;
-	int fd = -1, gid_index, wrote, read_back, err, rc = 1;
+	int fd = -1, dmabuf_fd = -1, gid_index, wrote, read_back, err, rc = 1;
 
 	parse(argc, argv, &o);
+#ifndef P2P_HAVE_IBV_REG_DMABUF_MR
+	if (o.dmabuf) {
+		fprintf(stderr, "p2p_rdma_rw: --dmabuf: this p2p_rdma_rw was built without"
+			" ibv_reg_dmabuf_mr() (its libibverbs headers predate rdma-core 34);"
+			" rebuild it against rdma-core 34 or later\n");
+		return 1;
+	}
+#endif
 	what = o.anon ? "anonymous memory" : "device memory";
 	if (o.anon) {
 		dev_mem = mmap(NULL, o.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
@@ -402,6 +496,24 @@ int main(int argc, char **argv)
 			fprintf(stderr, "p2p_rdma_rw: mmap %zu bytes at offset %zu of %s: %s\n",
 				o.size, o.offset, o.dev, strerror(errno));
 			goto out;
+		}
+		if (o.dmabuf) {
+			off_t size;
+
+			/* The same memory as the mapping: the file's at that offset. */
+			dmabuf_fd = export_dmabuf(fd, &o);
+			if (dmabuf_fd < 0)
+				goto out;
+			/* A dma-buf's size is where SEEK_END takes it. */
+			size = lseek(dmabuf_fd, 0, SEEK_END);
+			if (size < (off_t)o.size) {
+				fprintf(stderr, "p2p_rdma_rw: --dmabuf: the exported fd %d is no dma-buf of %zu bytes (lseek: %lld%s%s)\n",
+					dmabuf_fd, o.size, (long long)size, size < 0 ? ", " : "",
+					size < 0 ? strerror(errno) : "");
+				goto out;
+			}
+			printf("dma-buf: fd %d, %lld bytes, offset %#zx of %s\n", dmabuf_fd,
+			       (long long)size, o.offset, o.dev);
 		}
 	}
 	host_mem = aligned_alloc(4096, (o.size + 4095) & ~(size_t)4095);
@@ -442,10 +554,25 @@ int main(int argc, char **argv)
 	 * Only the memory under test is registered on demand: the host buffer
 	 * is pinned as usual, so what is checked is the ODP MR alone.
 	 */
-	dev_mr = ibv_reg_mr(pd, dev_mem, o.size, access | (o.odp ? IBV_ACCESS_ON_DEMAND : 0));
-	if (!dev_mr) {
-		explain_reg_mr_failure(errno, o.odp);
-		goto out;
+	if (o.dmabuf) {
+		/*
+		 * At the mapping's address as its I/O virtual address: the MR
+		 * then looks as a plain one would to the rest of the program.
+		 */
+#ifdef P2P_HAVE_IBV_REG_DMABUF_MR
+		dev_mr = ibv_reg_dmabuf_mr(pd, 0, o.size, (uintptr_t)dev_mem, dmabuf_fd, access);
+#endif
+		if (!dev_mr) {
+			explain_reg_dmabuf_failure(errno, ibv_get_device_name(ctx->device));
+			goto out;
+		}
+	} else {
+		dev_mr = ibv_reg_mr(pd, dev_mem, o.size,
+				    access | (o.odp ? IBV_ACCESS_ON_DEMAND : 0));
+		if (!dev_mr) {
+			explain_reg_mr_failure(errno, o.odp);
+			goto out;
+		}
 	}
 	host_mr = ibv_reg_mr(pd, host_mem, o.size, access);
 	if (!host_mr) {
@@ -465,7 +592,8 @@ int main(int argc, char **argv)
 		printf("registered %zu bytes of anonymous memory", o.size);
 	else
 		printf("registered %zu bytes of %s at offset %#zx", o.size, o.dev, o.offset);
-	printf("%s (lkey %#x) on %s, GID index %d, path MTU %d\n", o.odp ? " on demand" : "",
+	printf("%s (lkey %#x) on %s, GID index %d, path MTU %d\n",
+	       o.odp ? " on demand" : o.dmabuf ? " as a dma-buf" : "",
 	       dev_mr->lkey, ibv_get_device_name(ctx->device), gid_index,
 	       mtu_bytes(mtu));
 
@@ -558,6 +686,8 @@ out:
 		ibv_close_device(ctx);
 	if (dev_mem != MAP_FAILED)
 		munmap(dev_mem, o.size);
+	if (dmabuf_fd >= 0)
+		close(dmabuf_fd);
 	if (fd >= 0)
 		close(fd);
 	free(host_mem);
