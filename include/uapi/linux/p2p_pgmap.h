@@ -180,6 +180,11 @@ struct p2p_pgmap_punch {
  * peer-to-peer DMA (no shared switch or allowed host bridge) is refused
  * with EXDEV.
  *
+ * READ and WRITE bound the directions importers may map it for: a mapping
+ * for a direction the export does not allow fails with EACCES. RDMA
+ * drivers map every MR both ways, whatever its access flags: export
+ * READ | WRITE for them.
+ *
  * The dma-buf is close-on-exec unless P2P_PGMAP_EXPORT_NO_CLOEXEC is set.
  * Errors: EINVAL (range or flags), EDQUOT (more than file_limit allows),
  * ENOSPC (no free device memory), ENXIO (the device is going away).
