@@ -264,7 +264,8 @@ static void explain_reg_dmabuf_failure(int err, const char *ibdev)
 		fprintf(stderr,
 			"  Either the driver of %s has no dma-buf MRs (soft-RoCE, rxe, has none),\n"
 			"  or it imports dma-bufs in a way the p2p_pgmap exporter refuses. Of the\n"
-			"  RDMA drivers of Linux 7.3, mlx5 imports them dynamically (the exporter\n"
+			"  RDMA drivers of Linux 7.3, mlx5 imports them dynamically (with on-demand\n"
+			"  paging; the exporter\n"
 			"  can invalidate its mapping) and irdma pins them revocably: both are\n"
 			"  accepted. efa, bnxt_re, mana and ionic pin them and cannot give them\n"
 			"  back, so the exporter refuses them with EOPNOTSUPP, as vfio-pci does: the\n"
