@@ -11,6 +11,7 @@
 #define _P2P_PGMAP_COMPAT_H
 
 #include <linux/mm.h>
+#include <linux/dma-buf.h>
 #include <linux/memremap.h>
 #include <linux/pagemap.h>
 #include <linux/version.h>
@@ -270,13 +271,25 @@ struct phys_vec {
  * importer (one with ->move_notify()) is, unless it pins (dmabuf.c
  * refuses its mappings then).
  */
+static inline void p2p_compat_dma_buf_invalidate(struct dma_buf *dmabuf)
+{
 #ifdef P2P_PGMAP_HAVE_DMA_BUF_INVALIDATE
-#define p2p_compat_dma_buf_invalidate(dmabuf)	dma_buf_invalidate_mappings(dmabuf)
-#define p2p_compat_dma_buf_revocable(attach)	dma_buf_attach_revocable(attach)
+	dma_buf_invalidate_mappings(dmabuf);
 #else
-#define p2p_compat_dma_buf_invalidate(dmabuf)	dma_buf_move_notify(dmabuf)
-#define p2p_compat_dma_buf_revocable(attach)				\
-	((attach)->importer_ops && (attach)->importer_ops->move_notify)
+	dma_buf_move_notify(dmabuf);
+#endif
+}
+
+static inline bool p2p_compat_dma_buf_revocable(struct dma_buf_attachment *attach)
+{
+#ifdef P2P_PGMAP_HAVE_DMA_BUF_INVALIDATE
+	return dma_buf_attach_revocable(attach);
+#else
+	return attach->importer_ops && attach->importer_ops->move_notify;
+#endif
+}
+
+#ifndef P2P_PGMAP_HAVE_DMA_BUF_INVALIDATE
 /*
  * Such a kernel maps a dynamic importer's attachment of a dynamic exporter
  * (one with ->pin()) only after pinning it, unless

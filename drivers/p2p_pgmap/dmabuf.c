@@ -432,15 +432,15 @@ static int p2p_pgmap_dmabuf_check(struct p2p_pgmap_dev *pdm,
 	const char *why = NULL;
 	int err = -EINVAL;
 
-	if (ex->flags & ~P2P_PGMAP_EXPORT_FLAGS)
+	if (ex->flags & ~P2P_PGMAP_EXPORT_FLAGS) {
 		why = "unknown flags";
-	else if (!(ex->flags & (P2P_PGMAP_EXPORT_READ | P2P_PGMAP_EXPORT_WRITE)))
+	} else if (!(ex->flags & (P2P_PGMAP_EXPORT_READ | P2P_PGMAP_EXPORT_WRITE))) {
 		why = "neither read nor write allowed";
-	else if (!ex->len || !PAGE_ALIGNED(ex->offset) || !PAGE_ALIGNED(ex->len))
+	} else if (!ex->len || !PAGE_ALIGNED(ex->offset) || !PAGE_ALIGNED(ex->len)) {
 		why = "empty or not page aligned";
-	else if (ex->offset >= pdm->size || ex->len > pdm->size - ex->offset)
+	} else if (ex->offset >= pdm->size || ex->len > pdm->size - ex->offset) {
 		why = "past the size of device memory";
-	else if (limit && ex->len > round_down(limit, PAGE_SIZE)) {
+	} else if (limit && ex->len > round_down(limit, PAGE_SIZE)) {
 		why = "more than one file may hold (file_limit)";
 		err = -EDQUOT;
 	}

@@ -23,12 +23,12 @@
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
-#include <linux/version.h>
 #include <linux/xarray.h>
 
 #include "p2p_test_dmabuf.h"
 
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 13, 0)
+/* A string from 6.13 on (see Kbuild). */
+#ifdef HAVE_IMPORT_NS_STRING
 MODULE_IMPORT_NS("DMA_BUF");
 #else
 MODULE_IMPORT_NS(DMA_BUF);
@@ -132,19 +132,20 @@ static void p2p_test_att_free(struct p2p_test_att *att)
 
 static long p2p_test_attach(struct p2p_test_file *tf, void __user *arg)
 {
+	struct p2p_test_att *att = kzalloc(sizeof(*att), GFP_KERNEL);
 	struct p2p_test_dmabuf_attach req;
-	struct p2p_test_att *att;
 	int err;
 
-	if (copy_from_user(&req, arg, sizeof(req)))
-		return -EFAULT;
-	if (req.mode > P2P_TEST_DMABUF_STATIC)
-		return -EINVAL;
-	req.device[sizeof(req.device) - 1] = 0;
-
-	att = kzalloc(sizeof(*att), GFP_KERNEL);
 	if (!att)
 		return -ENOMEM;
+	err = -EFAULT;
+	if (copy_from_user(&req, arg, sizeof(req)))
+		goto out_free;
+	err = -EINVAL;
+	if (req.mode > P2P_TEST_DMABUF_STATIC)
+		goto out_free;
+	req.device[sizeof(req.device) - 1] = 0;
+
 	att->mode = req.mode;
 	atomic_set(&att->invalidations, 0);
 	att->dev = bus_find_device_by_name(&pci_bus_type, NULL, req.device);

@@ -77,10 +77,13 @@ struct p2p_test_dmabuf_status {
 };
 
 #define P2P_TEST_DMABUF_MAGIC		0xBB
-#define P2P_TEST_DMABUF_IOC_ATTACH	_IOWR(P2P_TEST_DMABUF_MAGIC, 0, struct p2p_test_dmabuf_attach)
-#define P2P_TEST_DMABUF_IOC_MAP		_IOWR(P2P_TEST_DMABUF_MAGIC, 1, struct p2p_test_dmabuf_map)
+#define P2P_TEST_DMABUF_IOC_ATTACH	\
+	_IOWR(P2P_TEST_DMABUF_MAGIC, 0, struct p2p_test_dmabuf_attach)
+#define P2P_TEST_DMABUF_IOC_MAP		\
+	_IOWR(P2P_TEST_DMABUF_MAGIC, 1, struct p2p_test_dmabuf_map)
 #define P2P_TEST_DMABUF_IOC_UNMAP	_IOW(P2P_TEST_DMABUF_MAGIC, 2, __u32)
 #define P2P_TEST_DMABUF_IOC_DETACH	_IOW(P2P_TEST_DMABUF_MAGIC, 3, __u32)
-#define P2P_TEST_DMABUF_IOC_STATUS	_IOWR(P2P_TEST_DMABUF_MAGIC, 4, struct p2p_test_dmabuf_status)
+#define P2P_TEST_DMABUF_IOC_STATUS	\
+	_IOWR(P2P_TEST_DMABUF_MAGIC, 4, struct p2p_test_dmabuf_status)
 
 #endif /* _UAPI_P2P_TEST_DMABUF_H */
