@@ -6,10 +6,11 @@
 
 The other sections (reg_mr_touched lines from guest-reg, touch lines from
 guest-touch, dio lines from guest-p2p, unplug_traffic lines from
-guest-unplug-traffic, each naming the kernel it ran on) are optional:
-without them the report and the plot are the ones of the first sections
-alone; with unplug_traffic lines alone (BENCH_PARTS=traffic) they are
-that section's.
+guest-unplug-traffic, dmabuf_setup and dmabuf_remove lines from
+guest-dmabuf, each naming the kernel it ran on) are optional: without
+them the report and the plot are the ones of the first sections alone;
+with unplug_traffic or dmabuf lines alone (BENCH_PARTS=traffic, dmabuf)
+they are those sections'.
 """
 import json
 import os
@@ -26,6 +27,7 @@ GOAL_UNPLUG = 1.5  # idle remove time, 4 GiB BAR / 64 MiB BAR: at most
 GOAL_UNPLUG_TRAFFIC = 1.5  # remove under RDMA traffic / idle remove, same VM: at most
 GOAL_TOUCH = 0.5  # mmap + first touch time, p2p_pgmap / p2pmem: at most
 GOAL_REG_TOUCHED = 1.0  # registration of touched memory, device / THP host: at most
+GOAL_DMABUF_REMOVE = 1.5  # remove with mapped dma-buf attachments / idle remove: at most
 REG_TOUCHED_KERNEL = "p2pdma-7.3"  # where the goal applies: P2PDMA pins, large folios
 # Where the goal applies: stock p2pmem, and the series' (pgmap_request_folios()).
 TOUCH_KERNELS = ("debian-7.3", "p2pdma-7.3")
@@ -296,6 +298,113 @@ def dio_report(rows, result):
               f" {fmt(row['ratio_p2p_pgmap_over_p2pmem'], '17.2f')}")
 
 
+def dmabuf_report(rows, result):
+    """dma-buf export + attach + map against ibv_reg_mr of a mapping of the
+    same memory, first touch and again apart; and the remove with mapped
+    attachments held against the idle remove, per kernel."""
+    setup = [r for r in rows if r["bench"] == "dmabuf_setup"]
+    remove = [r for r in rows if r["bench"] == "dmabuf_remove"]
+    result["dmabuf_setup"] = []
+    result["dmabuf_remove"] = []
+    kernels = sorted({r["kernel"] for r in setup + remove}, key=kernel_order)
+    if setup:
+        mibs = sorted({r["mib"] for r in setup})
+        reps = max(r["rep"] for r in setup if "rep" in r)
+        print(f"\n== dma-buf export + attach + map of {'/'.join(map(str, mibs))} MiB for a PCI"
+              f" device (one dynamic importer) next to ibv_reg_mr of a mapping of the same"
+              f" memory (ms, median of {reps})")
+        print(f"{'kernel':>12} {'touch':>6} {'export':>8} {'attach':>7} {'map':>7}"
+              f" {'all three':>10} {'reg_mr':>8} {'ratio':>6}  {'zeroed again':>12}")
+    for k in kernels:
+        ks = [r for r in setup if r["kernel"] == k]
+        if not ks:
+            continue
+        mr_error = next((r for r in ks if r["way"] == "mr" and "error" in r), None)
+        for touch in ("first", "again"):
+            ex = [r for r in ks if r["way"] == "export" and r.get("touch") == touch]
+            mr = [r for r in ks if r["way"] == "mr" and r.get("touch") == touch]
+            if not ex:
+                continue
+            row = {"kernel": k, "mib": ex[0]["mib"], "touch": touch, "reps": len(ex)}
+            for f in ("ms", "export_ms", "attach_ms", "map_ms", "release_ms"):
+                row[f"dmabuf_{f}"] = median([r[f] for r in ex])
+            row["segments"] = max(r["segments"] for r in ex)
+            # The pool's zeroing of what the last round gave back (the
+            # first round waits for the zeroing of the whole BAR at probe).
+            ready = [r["ready_wait_s"] for r in ex if r.get("rep", 1) > 1 and "ready_wait_s" in r]
+            row["zeroed_again_s"] = median(ready)
+            if mr:
+                row["mr_ms"] = median([r["ms"] for r in mr])
+                row["mr_release_ms"] = median([r["release_ms"] for r in mr])
+                row["ratio_dmabuf_over_mr"] = round(row["dmabuf_ms"] / row["mr_ms"], 3)
+                ratio = f"{row['ratio_dmabuf_over_mr']:>6.2f}"
+            else:
+                why = (mr_error or {}).get("why") or (mr_error or {}).get("error", "no MR measured")
+                row["mr_error"] = (mr_error or {}).get("error")
+                row["ratio_na"] = why
+                ratio = f"{'n/a':>6}"
+            result["dmabuf_setup"].append(row)
+            zero = row["zeroed_again_s"]
+            print(f"{k:>12} {touch:>6} {row['dmabuf_export_ms']:>8.1f} {row['dmabuf_attach_ms']:>7.1f}"
+                  f" {row['dmabuf_map_ms']:>7.1f} {row['dmabuf_ms']:>10.1f}"
+                  f" {fmt(row.get('mr_ms'), '8.1f'):>8} {ratio}"
+                  f"  {f'{zero * 1e3:.0f} ms' if touch == 'first' and zero is not None else '':>12}")
+        if mr_error:
+            print(f"{'':>12} reg_mr n/a: {mr_error.get('why') or mr_error['error']}"
+                  f" ({mr_error['error']})")
+    if setup:
+        print("first: a new file, its memory taken (zeroed by the pool beforehand) by the export"
+              " or by the MR's page faults; again: the same file once more, its memory already"
+              " taken (export) or mapped (MR)")
+        print("ratio: export + attach + map / ibv_reg_mr (soft-RoCE, a pinned MR); zeroed again:"
+              " from the release of that memory to the pool having zeroed all of it (in the"
+              " background, counted in neither)")
+
+    if remove:
+        reps = max(r["rep"] for r in remove)
+        att = max(r["attachments"] for r in remove)
+        held = max(r["held_mib"] for r in remove)
+        print(f"\n== remove of the device (sysfs) while a process holds a {held} MiB export with"
+              f" {att} dynamic attachments, each mapped, next to the idle remove (ms, median of"
+              f" {reps}; the driver's own time of remove)")
+        print(f"{'kernel':>12} {'idle':>7} {'export':>7} {'held':>7} {'ratio':>6}"
+              f" {'revoke: idle':>13} {'export':>7} {'held':>7} {'sysfs held':>11}"
+              f"  goal <= {GOAL_DMABUF_REMOVE}")
+    for k in kernels:
+        ks = [r for r in remove if r["kernel"] == k]
+        if not ks:
+            continue
+        row = {"kernel": k, "held_mib": ks[0]["held_mib"], "attachments": ks[0]["attachments"]}
+        errors = [f"{r['case']} #{r['rep']}: {r['error']}" for r in ks if "error" in r]
+        for case in ("idle", "export", "held"):
+            rs = [r for r in ks if r["case"] == case and "remove_us" in r]
+            row[f"{case}_reps"] = len(rs)
+            for f in ("remove_us", "revoke_us", "unmap_us", "sysfs_us"):
+                row[f"{case}_{f}"] = median([r[f] for r in rs])
+        if errors:
+            row["errors"] = errors
+        if row["idle_remove_us"] and row["held_remove_us"]:
+            ratio = row["held_remove_us"] / row["idle_remove_us"]
+            row["ratio_held_over_idle"] = round(ratio, 3)
+            row["goal"] = "met" if ratio <= GOAL_DMABUF_REMOVE else "not met"
+
+        def t(case, f="remove_us", w=7):
+            v = row[f"{case}_{f}"]
+            return f"{v / 1e3:>{w}.1f}" if v is not None else f"{'-':>{w}}"
+        print(f"{k:>12} {t('idle')} {t('export')} {t('held')}"
+              f" {fmt(row.get('ratio_held_over_idle'), '6.2f'):>6} {t('idle', 'revoke_us', 13)}"
+              f" {t('export', 'revoke_us')} {t('held', 'revoke_us')} {t('held', 'sysfs_us', 11)}"
+              f"  {row.get('goal', 'no data')}")
+        for e in errors:
+            print(f"{'':>12} error: {e}")
+        result["dmabuf_remove"].append(row)
+    if remove:
+        print("ratio: held / idle; export: the same export held with no attachment (what letting"
+              " go of its memory costs); revoke: from the start of remove to memunmap_pages() (the"
+              " importers told, their unmaps waited for, the memory let go of); sysfs: the write"
+              " to the remove file")
+
+
 def main():
     kernel, path, outdir = sys.argv[1:4]
     rows = [json.loads(line) for line in open(path) if line.strip()]
@@ -307,7 +416,8 @@ def main():
         "touch_p2p_pgmap_over_p2pmem_max": GOAL_TOUCH, "touch_goal_kernels": list(TOUCH_KERNELS),
         "reg_mr_touched_device_over_host_max": GOAL_REG_TOUCHED,
         "reg_mr_touched_goal_kernel": REG_TOUCHED_KERNEL,
-        "unplug_traffic_over_idle_max": GOAL_UNPLUG_TRAFFIC},
+        "unplug_traffic_over_idle_max": GOAL_UNPLUG_TRAFFIC,
+        "dmabuf_remove_held_over_idle_max": GOAL_DMABUF_REMOVE},
         "zero_estimate": ZERO_METHOD}
 
     if reg:
@@ -345,6 +455,7 @@ def main():
     reg_touched_report(rows, result)
     touch_report(rows, result)
     dio_report(rows, result)
+    dmabuf_report(rows, result)
 
     json_path = os.path.join(outdir, f"bench-{kernel}.json")
     with open(json_path, "w") as f:
@@ -434,6 +545,8 @@ set title 'remove under RDMA traffic vs idle (goal: traffic <= {GOAL_UNPLUG_TRAF
 set ylabel 'ms (driver remove, median)'
 plot '{dat}-traffic.dat' {cols}
 """
+    dmabuf_script = dmabuf_plot(result, dat)
+    dmabuf_panels = dmabuf_script.count("\nplot ")
     hist = """set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.7 border -1
@@ -466,18 +579,18 @@ set yrange [*:*]
 """ if touch else ""
     if not (result["reg_mr"] or result["bw"] or result.get("unplug")):
         # Only the touch or traffic parts ran (BENCH_PARTS=touch, traffic).
-        panels = (2 if touch else 0) + (1 if traffic else 0)
+        panels = (2 if touch else 0) + (1 if traffic else 0) + dmabuf_panels
         script = (f"set terminal pngcairo size {900 * max(panels, 1)},500 noenhanced\n"
                   f"set output '{png}'\nset grid\n")
         if panels:
             script += (f"set multiplot layout 1,{panels}\n" + touch_script + traffic_script +
-                       "unset multiplot\n")
+                       dmabuf_script + "unset multiplot\n")
         else:
             script += "plot 0 notitle\n"
         subprocess.run(["gnuplot"], input=script.encode(), check=True)
         return
     more = bool(regt or touch or dio)
-    rows = (2 if more else 1) + (1 if traffic else 0)
+    rows = (2 if more else 1) + (1 if traffic or dmabuf_panels else 0)
     if more:
         size, layout = f"2480,{450 * rows}", f"{rows},4"
         title = (f"p2p_pgmap on {kernel}: device memory vs host memory (same VM, same run);"
@@ -544,11 +657,74 @@ set offsets 0, 0, graph 0.2, 0
 plot '{dat}-dio.dat' u 2:xtic(1) t 'p2p_pgmap', '' u 3 t 'p2pmem', '' u 4 t 'host'
 set offsets 0, 0, 0, 0
 """
-        elif traffic:
+        elif traffic or dmabuf_panels:
             script += "set multiplot next\n"
-    script += traffic_script
+    script += traffic_script + dmabuf_script
     script += "unset multiplot\n"
     subprocess.run(["gnuplot"], input=script.encode(), check=True)
+
+
+def dmabuf_plot(result, dat):
+    """The dma-buf panels (gnuplot): setup against ibv_reg_mr, and remove
+    with attachments held against idle; "" when neither ran. One "plot"
+    line per panel (the caller counts them)."""
+    nan = "NaN"
+    setup = result.get("dmabuf_setup", [])
+    remove = result.get("dmabuf_remove", [])
+    script = """unset logscale
+set xrange [*:*]; set yrange [*:*]
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.7 border -1
+set boxwidth 0.9
+set xtics auto
+set xtics rotate by -25
+set xlabel ''
+set key top left horizontal
+set offsets 0, 0, graph 0.3, 0
+"""
+
+    def short(k):  # labels fit under narrow panels
+        return k.replace("debian-", "")
+    if setup:
+        with open(dat + "-dmabuf-setup.dat", "w") as f:
+            for r in setup:
+                label = f"{short(r['kernel'])} {r['touch']}: " + (
+                    f"{r['ratio_dmabuf_over_mr']:.2f} x" if "ratio_dmabuf_over_mr" in r
+                    else "MR n/a")
+                mr = r.get("mr_ms")
+                f.write(f'"{label}" {r["dmabuf_ms"]} {mr if mr is not None else nan}\n')
+        # A histogram column without any value fails: only those with some.
+        cols = [(2, "export + attach + map")] + (
+            [(3, "ibv_reg_mr")] if any(r.get("mr_ms") is not None for r in setup) else [])
+        script += f"""set title 'dma-buf export+attach+map of {setup[0]["mib"]} MiB vs ibv_reg_mr'
+set ylabel 'ms (log, median)'
+set logscale y
+plot {columns(dat + '-dmabuf-setup.dat', cols)}
+unset logscale
+"""
+    if remove:
+        with open(dat + "-dmabuf-remove.dat", "w") as f:
+            for r in remove:
+                label = short(r["kernel"]) + (
+                    f": {r['ratio_held_over_idle']:.2f} x ({r['goal']})"
+                    if "ratio_held_over_idle" in r else ": no data")
+                f.write(f'"{label}" ' + " ".join(
+                    str(r[f"{c}_remove_us"] / 1e3) if r[f"{c}_remove_us"] is not None else nan
+                    for c in ("idle", "export", "held")) + "\n")
+        cols = [(c, t) for c, t, case in ((2, "idle", "idle"), (3, "export held", "export"),
+                                          (4, f"{remove[0]['attachments']} attachments mapped",
+                                           "held"))
+                if any(r[f"{case}_remove_us"] is not None for r in remove)]
+        if not cols:
+            cols = [("(0)", "no data")]
+        script += f"""set yrange [0:*]
+set title 'remove with dma-buf importers vs idle (goal <= {GOAL_DMABUF_REMOVE} x)'
+set ylabel 'ms (driver remove, median)'
+plot {columns(dat + '-dmabuf-remove.dat', cols)}
+set yrange [*:*]
+"""
+    return script if setup or remove else ""
 
 
 if __name__ == "__main__":
