@@ -151,6 +151,17 @@ static int punch(int fd, unsigned long long offset, unsigned long long len)
 	return ioctl(fd, P2P_PGMAP_IOC_PUNCH_HOLE, &ph);
 }
 
+/* P2P_PGMAP_IOC_EXPORT: the dma-buf's fd, or -1 with errno set. */
+static int export(int fd, unsigned long long offset, unsigned long long len,
+		  unsigned int flags)
+{
+	struct p2p_pgmap_export ex = { .offset = offset, .len = len, .flags = flags };
+
+	if (ioctl(fd, P2P_PGMAP_IOC_EXPORT, &ex))
+		return -1;
+	return ex.fd;
+}
+
 /* Whether len bytes at p are all zero; the first that is not in *at. */
 static bool all_zero(const volatile unsigned char *p, size_t len, size_t *at)
 {
@@ -1298,6 +1309,81 @@ TEST_F(dev, poll_quiet_while_live)
 	struct pollfd pfd = { .fd = self->fd, .events = POLLIN | POLLOUT };
 
 	ASSERT_EQ(0, poll(&pfd, 1, 0));
+}
+
+#define EXPORT_RW	(P2P_PGMAP_EXPORT_READ | P2P_PGMAP_EXPORT_WRITE)
+
+/*
+ * An export is a dma-buf of the range's length (the size lseek() reports
+ * for a dma-buf), close-on-exec unless asked otherwise, whose memory the
+ * file has taken.
+ */
+TEST_F(dev, export_gives_a_dmabuf_of_its_length)
+{
+	int dfd, flags;
+
+	dfd = export(self->fd, 2 * page, 4 * page, EXPORT_RW);
+	ASSERT_LE(0, dfd) TH_LOG("P2P_PGMAP_IOC_EXPORT: %s", strerror(errno));
+	ASSERT_EQ((off_t)(4 * page), lseek(dfd, 0, SEEK_END));
+	flags = fcntl(dfd, F_GETFD);
+	ASSERT_TRUE(flags & FD_CLOEXEC);
+	ASSERT_EQ(4 * page, info(_metadata, self->fd).file_held_bytes);
+	close(dfd);
+
+	dfd = export(self->fd, 0, page, P2P_PGMAP_EXPORT_READ | P2P_PGMAP_EXPORT_NO_CLOEXEC);
+	ASSERT_LE(0, dfd) TH_LOG("P2P_PGMAP_IOC_EXPORT: %s", strerror(errno));
+	flags = fcntl(dfd, F_GETFD);
+	ASSERT_FALSE(flags & FD_CLOEXEC);
+	close(dfd);
+}
+
+TEST_F(dev, export_bad_arguments_rejected)
+{
+	unsigned long long size = info(_metadata, self->fd).size;
+
+	ASSERT_ERRNO(export(self->fd, page / 2, page, EXPORT_RW), EINVAL);
+	ASSERT_ERRNO(export(self->fd, 0, page + 1, EXPORT_RW), EINVAL);
+	ASSERT_ERRNO(export(self->fd, 0, 0, EXPORT_RW), EINVAL);
+	ASSERT_ERRNO(export(self->fd, size - page, 2 * page, EXPORT_RW), EINVAL);
+	ASSERT_ERRNO(export(self->fd, size, page, EXPORT_RW), EINVAL);
+	ASSERT_ERRNO(export(self->fd, 0, page, 0), EINVAL);
+	ASSERT_ERRNO(export(self->fd, 0, page, EXPORT_RW | (1U << 31)), EINVAL);
+	ASSERT_EQ(0ULL, info(_metadata, self->fd).file_held_bytes);
+}
+
+TEST_F(dev, export_past_file_limit_rejected)
+{
+	write_ull(_metadata, FILE_LIMIT_PARAM, 8 * page);
+	ASSERT_ERRNO(export(self->fd, 0, 16 * page, EXPORT_RW), EDQUOT);
+	write_ull(_metadata, FILE_LIMIT_PARAM, self->file_limit_at_setup);
+}
+
+/*
+ * The dma-buf holds its memory after the file that exported it is
+ * closed, with the bytes written through the file's mapping; the memory
+ * goes back with the dma-buf's last fd.
+ */
+TEST_F(dev, export_keeps_memory_after_close)
+{
+	unsigned long long free0 = settle_free_bytes(_metadata, self->fd,
+						     info(_metadata, self->fd).free_bytes);
+	size_t len = 8 * page;
+	volatile char *p;
+	int f, dfd;
+
+	f = open_node(_metadata, variant->node);
+	p = map(_metadata, f, len, 0);
+	for (size_t i = 0; i < len; i += page)
+		p[i] = 0x5a;
+	dfd = export(f, 0, len, EXPORT_RW);
+	ASSERT_LE(0, dfd) TH_LOG("P2P_PGMAP_IOC_EXPORT: %s", strerror(errno));
+	ASSERT_EQ(0, munmap((void *)p, len));
+	ASSERT_EQ(0, close(f));
+	ASSERT_EQ(free0 - len, settle_free_bytes(_metadata, self->fd, free0 - len))
+		TH_LOG("the closed file's exported memory was given back");
+	ASSERT_EQ(0, close(dfd));
+	ASSERT_EQ(free0, settle_free_bytes(_metadata, self->fd, free0))
+		TH_LOG("the memory did not come back with the dma-buf's last fd");
 }
 
 TEST_HARNESS_MAIN
