@@ -789,15 +789,10 @@ long p2p_pgmap_owner_hold(struct p2p_pgmap_owner *owner, u64 offset, u64 len,
 {
 	struct p2p_pgmap_dev *pdm = owner->pdm;
 	pgoff_t first = offset >> PAGE_SHIFT, last = (offset + len - 1) >> PAGE_SHIFT;
+	struct p2p_pgmap_piece *p = NULL;
 	pgoff_t pgoff, start;
-	struct p2p_pgmap_piece *p;
 	struct folio *folio;
-	long nr = 0, err;
-
-	/* At most one folio per page. */
-	p = kvmalloc_array(last - first + 1, sizeof(*p), GFP_KERNEL);
-	if (!p)
-		return -ENOMEM;
+	long nr = 0, count = 0, err;
 
 	down_read(&pdm->lock);
 	if (pdm->dying) {
@@ -808,13 +803,23 @@ long p2p_pgmap_owner_hold(struct p2p_pgmap_owner *owner, u64 offset, u64 len,
 	err = p2p_pgmap_owner_fill(owner, first, last);
 	if (err)
 		goto out_owner;
+	/* Filled under the same lock: every page has memory. Count, then hold. */
 	for (pgoff = first; pgoff <= last; pgoff = start + folio_nr_pages(folio)) {
 		folio = p2p_pgmap_map_find(owner, pgoff, last, &start);
-		/* Filled under the same lock: every page has memory. */
 		if (WARN_ON_ONCE(!folio || start > pgoff)) {
 			err = -EIO;
-			break;
+			goto out_owner;
 		}
+		if (++count % 1024 == 0)
+			cond_resched();
+	}
+	p = kvmalloc_array(count, sizeof(*p), GFP_KERNEL);
+	if (!p) {
+		err = -ENOMEM;
+		goto out_owner;
+	}
+	for (pgoff = first; nr < count; pgoff = start + folio_nr_pages(folio)) {
+		folio = p2p_pgmap_map_find(owner, pgoff, last, &start);
 		folio_get(folio);
 		p[nr].folio = folio;
 		p[nr].first = pgoff - start;
@@ -823,17 +828,12 @@ long p2p_pgmap_owner_hold(struct p2p_pgmap_owner *owner, u64 offset, u64 len,
 		nr++;
 		cond_resched();
 	}
-	if (err)
-		while (nr)
-			folio_put(p[--nr].folio);
 out_owner:
 	mutex_unlock(&owner->lock);
 out_unlock:
 	up_read(&pdm->lock);
-	if (err) {
-		kvfree(p);
+	if (err)
 		return err;
-	}
 	*pieces = p;
 	return nr;
 }
