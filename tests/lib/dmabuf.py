@@ -163,6 +163,24 @@ class Importer:
         os.close(self.fd)
 
 
+def until_sigterm():
+    """A list that SIGTERM makes non-empty: a holder's signal to let go."""
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    return stop
+
+
+def hold_then_close(stop, deadline, imp, *fds):
+    """Wait for SIGTERM (stop) or the deadline (time.monotonic()), then
+    close the importer and FDS and say "closed"."""
+    while not stop and time.monotonic() < deadline:
+        time.sleep(0.1)
+    imp.close()
+    for fd in fds:
+        os.close(fd)
+    print("closed", flush=True)
+
+
 def fact(name, ok):
     print("fact %s %s" % (name, "yes" if ok else "no"), flush=True)
 
@@ -273,8 +291,7 @@ def cmd_hold(dev, pages, bdf):
         print("pinned", ename(e))
         pinned = None
     print("held", flush=True)
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    stop = until_sigterm()
     p = select.poll()
     p.register(fd, select.POLLIN)
     hup = False
@@ -303,12 +320,7 @@ def cmd_hold(dev, pages, bdf):
         except OSError as e:
             fact("attach_after_revoke_fails", e.errno == errno.ENODEV)
     print("waiting", flush=True)
-    while not stop and time.monotonic() < deadline:
-        time.sleep(0.1)
-    imp.close()
-    os.close(dfd)
-    os.close(fd)
-    print("closed", flush=True)
+    hold_then_close(stop, deadline, imp, dfd, fd)
 
 
 def main(argv):

@@ -31,7 +31,6 @@ import ctypes.util
 import fcntl
 import json
 import os
-import signal
 import struct
 import sys
 import time
@@ -196,16 +195,9 @@ def cmd_hold(dev, bdf, mib, attachments):
     imp = dmabuf.Importer()
     for _ in range(int(attachments)):
         imp.map(imp.attach(dfd, bdf, "dynamic"))
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    stop = dmabuf.until_sigterm()
     print("held", flush=True)
-    deadline = time.monotonic() + 600
-    while not stop and time.monotonic() < deadline:
-        time.sleep(0.1)
-    imp.close()
-    os.close(dfd)
-    os.close(fd)
-    print("closed", flush=True)
+    dmabuf.hold_then_close(stop, time.monotonic() + 600, imp, dfd, fd)
 
 
 def main(argv):
