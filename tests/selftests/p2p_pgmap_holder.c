@@ -210,7 +210,8 @@ static int hold_closed(volatile char *map, size_t len, int fd, int pin_fd,
  *   "retries N ok K"  about every second after the hang-up: WRITEs tried
  *                     (each on a new pair of queue pairs, as a failed one
  *                     leaves its pair in the error state), and
- *                     how many of them succeeded;
+ *                     how many of them succeeded; after the hang-up a
+ *                     WRITE is tried about every WRITER_RETRY_MS only;
  *   then on SIGUSR1: "state S", "dereg ok", "verbs closed", "sigbus"
  *   (touching the revoked mapping), "closed" (munmap and close of the
  *   device file), each only if that step succeeded.
@@ -222,6 +223,13 @@ static int hold_closed(volatile char *map, size_t len, int fd, int pin_fd,
 #define WRITER_ACCESS	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE)
 #define WRITER_BEFORE	0xa1
 #define WRITER_AFTER	0xb2
+/*
+ * Retrying sooner proves nothing more, and under emulation each retry
+ * (two new queue pairs, a failed WRITE) costs the guest ~0.2 s of CPU:
+ * retried back to back, they took a whole vCPU from the checks running
+ * beside them.
+ */
+#define WRITER_RETRY_MS	300
 
 static struct ibv_qp *writer_qp[2];
 
@@ -341,7 +349,7 @@ static int rdma_writer(volatile char *map, size_t len, int fd, int sfd)
 		};
 		struct signalfd_siginfo si;
 
-		if (poll(pfd, 2, 10) < 0 && errno != EINTR)
+		if (poll(pfd, 2, hup ? WRITER_RETRY_MS : 10) < 0 && errno != EINTR)
 			die("poll");
 		if (pfd[1].revents & POLLIN && read(sfd, &si, sizeof(si)) == sizeof(si))
 			break;
