@@ -49,12 +49,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <infiniband/verbs.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/p2p_pgmap.h>
@@ -364,26 +366,50 @@ static enum ibv_mtu pick_mtu(struct ibv_context *ctx, int want)
 }
 
 
+/*
+ * How long an operation may take to complete: the QPs' own retries give
+ * up within seconds, so a completion that never comes is a fault of the
+ * RDMA device (or the kernel under it) to report, not to wait for. Under
+ * emulation, on the debug kernel, 4 MiB take about 10 s.
+ */
+#define RDMA_OP_WAIT_S	120
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 /* Post one RDMA operation from local (lmr) to remote (rmr) and wait for it. */
 static int rdma_op(struct ibv_qp *qp, struct ibv_cq *cq, enum ibv_wr_opcode op,
 		   struct ibv_mr *lmr, struct ibv_mr *rmr, size_t len)
 {
+	const char *what = op == IBV_WR_RDMA_WRITE ? "RDMA WRITE" : "RDMA READ";
 	struct ibv_sge sge = { (uintptr_t)lmr->addr, (uint32_t)len, lmr->lkey };
 	struct ibv_send_wr wr = {
 		.sg_list = &sge, .num_sge = 1, .opcode = op,
 		.send_flags = IBV_SEND_SIGNALED,
 		.wr.rdma = { (uintptr_t)rmr->addr, rmr->rkey },
 	}, *bad;
+	double deadline = now_s() + RDMA_OP_WAIT_S;
 	struct ibv_wc wc;
 	int n;
 
 	if (ibv_post_send(qp, &wr, &bad))
 		return -1;
-	while ((n = ibv_poll_cq(cq, 1, &wc)) == 0)
-		;
+	/* Polled, yielding between polls: the device may be a kernel thread. */
+	while ((n = ibv_poll_cq(cq, 1, &wc)) == 0) {
+		if (now_s() > deadline) {
+			fprintf(stderr, "p2p_rdma_rw: %s of %zu bytes did not complete within %d s\n",
+				what, len, RDMA_OP_WAIT_S);
+			return -1;
+		}
+		sched_yield();
+	}
 	if (n < 0 || wc.status != IBV_WC_SUCCESS) {
-		fprintf(stderr, "p2p_rdma_rw: %s completed with %s\n",
-			op == IBV_WR_RDMA_WRITE ? "RDMA WRITE" : "RDMA READ",
+		fprintf(stderr, "p2p_rdma_rw: %s completed with %s\n", what,
 			n < 0 ? "a poll error" : ibv_wc_status_str(wc.status));
 		return -1;
 	}
