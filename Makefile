@@ -51,16 +51,18 @@ help:
 	@echo 'Settings: tests/settings. Kernels: tools/kernels. Docs: Documentation/p2p_pgmap/.'
 
 # The 7.3 source: checkpatch, and the selftests' kselftest harness.
-# deps-fetch gets all but the debug kernels, which deps then builds. For
-# make check it gets the packages and the source only: tests/check starts
-# the debug kernel's build in one lane at once, and the other lane fetches
-# the Debian kernels (downloads, the build root) beside that build, so a
-# fresh machine's CPUs compile while it downloads.
-DEBUG_KERNELS := $(if $(strip $(KERNELS)),$(shell $(TOOLS)/kernels --where kind=ours $(KERNELS)))
+# deps-fetch gets all but the kernels built here (the debug kernel, the
+# 6.12 stand-in), which deps then builds. For make check it gets the
+# packages and the source only: tests/check starts those builds in one
+# lane at once, and the other lane fetches the Debian kernels (downloads,
+# the build root) beside them, so a fresh machine's CPUs compile while it
+# downloads.
+BUILT_KERNELS := $(if $(strip $(KERNELS)),$(shell $(TOOLS)/kernels --where kind=built $(KERNELS)) \
+	$(shell $(TOOLS)/kernels --where kind=ours $(KERNELS)))
 PREFETCH := $(if $(filter check,$(MAKECMDGOALS)),source-7.3,\
-	$(sort $(filter-out $(DEBUG_KERNELS),$(KERNELS)) source-7.3))
+	$(sort $(filter-out $(BUILT_KERNELS),$(KERNELS)) source-7.3))
 deps: deps-fetch
-	@for k in $(DEBUG_KERNELS); do \
+	@for k in $(BUILT_KERNELS); do \
 		P2P_KERNEL_FETCH=1 $(TOOLS)/kernel $$k >/dev/null || exit 1; \
 	done
 

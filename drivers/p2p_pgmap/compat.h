@@ -3,9 +3,12 @@
  * Every kernel-version difference p2p_pgmap cares about, in one place.
  *
  * Each branch is exercised by a kernel of the test matrix: 6.1 and 6.12
- * (Debian's, no P2PDMA core) take the "up to 6.14" branches, 7.3 (Debian's
- * stock kernel with the P2PDMA core, and the project's debug build carrying
- * patches/) the others.
+ * (Debian's, no P2PDMA core) and p2pcore-6.12 (6.12 built with the P2PDMA
+ * core, as the distributions ship it) take the "up to 6.14" branches, 7.3
+ * (Debian's stock kernel with the P2PDMA core, and the project's debug
+ * build carrying patches/) the others. 6.15 to 6.18 combine branches no
+ * kernel of the matrix combines (the 6.15 refcount convention with
+ * ->page_free()): each is reasoned from the source where it is defined.
  */
 #ifndef _P2P_PGMAP_COMPAT_H
 #define _P2P_PGMAP_COMPAT_H
@@ -161,6 +164,20 @@ static inline void pgmap_compat_call_free(const struct dev_pagemap_ops *ops,
 #endif
 
 /*
+ * get_dev_pagemap(pfn) lost its second argument, a pgmap to reuse, which
+ * every caller passed NULL (P2P_PGMAP_GET_DEV_PAGEMAP_ONE_ARG, found in the
+ * kernel's headers by compat.mk).
+ */
+static inline struct dev_pagemap *pgmap_compat_get_dev_pagemap(unsigned long pfn)
+{
+#ifdef P2P_PGMAP_GET_DEV_PAGEMAP_ONE_ARG
+	return get_dev_pagemap(pfn);
+#else
+	return get_dev_pagemap(pfn, NULL);
+#endif
+}
+
+/*
  * The per-CPU and the unbound system workqueues: system_wq and
  * system_unbound_wq until they were renamed system_percpu_wq and
  * system_dfl_wq in 6.17; 7.x warns once about work queued on the old
@@ -310,12 +327,16 @@ static inline bool p2p_compat_dma_buf_revocable(struct dma_buf_attachment *attac
  * core:
  * - with patches/0001, pci_p2pdma_add_pagemap() builds it with our ops and
  *   no genalloc pool (P2P_PGMAP_VIA_ADD_PAGEMAP);
- * - on a stock kernel from 6.19 on (Debian's 7.x, and the distributions'),
- *   pci_p2pdma_add_resource() builds it; the driver drains the core's pool
- *   and takes over the pgmap's free callback before any page is handed out
- *   (P2P_PGMAP_VIA_CORE_RESOURCE, see main.c for why that is safe);
- * - an older P2PDMA kernel without the patch is refused at probe
- *   (P2P_PGMAP_P2PDMA_UNSUPPORTED): its free path has not been verified.
+ * - on a stock kernel from 6.2 on (Debian's 7.x; Ubuntu 24.04's 6.8, RHEL
+ *   10's and SLES 16's 6.12), pci_p2pdma_add_resource() builds it; the
+ *   driver drains the core's pool and takes over the pgmap's free callback
+ *   before any page is handed out (P2P_PGMAP_VIA_CORE_RESOURCE, see main.c
+ *   for why that is safe);
+ * - a P2PDMA kernel before 6.2 (RHEL 9's 5.14) is refused at probe
+ *   (P2P_PGMAP_P2PDMA_UNSUPPORTED): P2PDMA pages were never mapped to user
+ *   space there, and GUP does not tell them apart (FOLL_PCI_P2PDMA came
+ *   with 6.2), so any get_user_pages() user, a device that cannot reach
+ *   the BAR or a long-term pin, would take them for ordinary memory.
  */
 #if !IS_ENABLED(CONFIG_PCI_P2PDMA)
 #define P2P_PGMAP_OWN_PGMAP		1
@@ -323,7 +344,7 @@ static inline bool p2p_compat_dma_buf_revocable(struct dma_buf_attachment *attac
 #include <linux/pci-p2pdma.h>
 #ifdef PCI_P2PDMA_HAS_ADD_PAGEMAP
 #define P2P_PGMAP_VIA_ADD_PAGEMAP	1
-#elif P2P_PGMAP_KERNEL_AT_LEAST(6, 19)
+#elif P2P_PGMAP_KERNEL_AT_LEAST(6, 2)
 #define P2P_PGMAP_VIA_CORE_RESOURCE	1
 #else
 #define P2P_PGMAP_P2PDMA_UNSUPPORTED	1

@@ -11,3 +11,5 @@ ccflags-y += $(if $(shell grep -s -w pgmap_revoke_pins $(srctree)/include/linux/
 ccflags-y += $(if $(wildcard $(srctree)/include/linux/dma-buf-mapping.h),-DP2P_PGMAP_HAVE_DMA_BUF_MAPPING)
 ccflags-y += $(if $(shell grep -s -w dma_buf_invalidate_mappings $(srctree)/include/linux/dma-buf.h),-DP2P_PGMAP_HAVE_DMA_BUF_INVALIDATE)
 ccflags-y += $(if $(shell grep -s 'struct phys_vec {' $(srctree)/include/linux/types.h),-DP2P_PGMAP_HAVE_PHYS_VEC)
+# get_dev_pagemap(pfn) without the pgmap to reuse (7.x).
+ccflags-y += $(if $(shell grep -s 'get_dev_pagemap(unsigned long pfn);' $(srctree)/include/linux/memremap.h),-DP2P_PGMAP_GET_DEV_PAGEMAP_ONE_ARG)

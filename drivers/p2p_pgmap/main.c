@@ -46,8 +46,10 @@ MODULE_PARM_DESC(size, "Bytes to use (default 0: the rest of the BAR)");
 #define PCI_DEVICE_ID_IVSHMEM	0x1110
 
 /* How the memory becomes a pgmap on this kernel, for the probe message. */
-#if defined(P2P_PGMAP_VIA_CORE_RESOURCE)
+#if defined(P2P_PGMAP_VIA_CORE_RESOURCE) && P2P_PGMAP_KERNEL_AT_LEAST(6, 19)
 #define P2P_PGMAP_HOW	"P2PDMA provider, core pagemap with the driver's folio_free"
+#elif defined(P2P_PGMAP_VIA_CORE_RESOURCE)
+#define P2P_PGMAP_HOW	"P2PDMA provider, core pagemap with the driver's page_free"
 #elif defined(P2P_PGMAP_VIA_ADD_PAGEMAP)
 #define P2P_PGMAP_HOW	"P2PDMA provider, pci_p2pdma_add_pagemap"
 #else
@@ -55,7 +57,7 @@ MODULE_PARM_DESC(size, "Bytes to use (default 0: the rest of the BAR)");
 #endif
 
 #ifdef P2P_PGMAP_VIA_CORE_RESOURCE
-static bool p2p_pgmap_core_pool_try_give_back(struct p2p_pgmap_dev *pdm);
+static void p2p_pgmap_core_pool_step(struct p2p_pgmap_dev *pdm);
 #endif
 
 /*
@@ -85,7 +87,7 @@ static void p2p_pgmap_folio_free(struct folio *folio)
 	pgmap_folio_return(pdm->pool, folio);
 #ifdef P2P_PGMAP_VIA_CORE_RESOURCE
 	/* Last thing: this may let remove finish and free @pdm. */
-	p2p_pgmap_core_pool_try_give_back(pdm);
+	p2p_pgmap_core_pool_step(pdm);
 #endif
 }
 
@@ -234,7 +236,7 @@ static void p2p_pgmap_teardown(void *data)
 
 #ifdef P2P_PGMAP_VIA_CORE_RESOURCE
 /*
- * A stock P2PDMA kernel (6.19 and later) without pci_p2pdma_add_pagemap():
+ * A stock P2PDMA kernel (6.2 and later) without pci_p2pdma_add_pagemap():
  * pci_p2pdma_add_resource() builds the only P2PDMA pgmap the core accepts
  * (its struct pci_p2pdma_pagemap, provider and bus offset: DMA mapping,
  * distance checks and GUP's FOLL_PCI_P2PDMA all work for its pages), puts
@@ -255,14 +257,17 @@ static void p2p_pgmap_teardown(void *data)
  *    free again: from a work item that waits for the kill when no folio is
  *    out then, else from the free callback of the last one (which first
  *    completes the pending returns: since 6.15 a freed P2PDMA folio is done
- *    with as soon as the callback runs). Once the counter is dead the
- *    core's allocator can hand out nothing (its percpu_ref_tryget_live()
- *    fails), so no page of ours, with the bytes of a user who left, can
- *    reach anyone through it; giving the allocation back earlier would
- *    allow that, or worse, hand out pages our users still pin. Not giving
- *    it back would leave its pgmap reference for memunmap_pages() to wait
- *    on forever. So remove still waits on the pgmap counter alone, and
- *    every folio comes back to the driver.
+ *    with as soon as the callback runs; up to 6.14 the core still resets
+ *    its count after the callback, so the callback leaves the give-back to
+ *    the work item, which looks again until the last return is complete).
+ *    Once the counter is dead the core's allocator can hand out nothing
+ *    (its percpu_ref_tryget_live() fails), so no page of ours, with the
+ *    bytes of a user who left, can reach anyone through it; giving the
+ *    allocation back earlier would allow that, or worse, hand out pages
+ *    our users still pin. Not giving it back would leave its pgmap
+ *    reference for memunmap_pages() to wait on forever. So remove still
+ *    waits on the pgmap counter alone, and every folio comes back to the
+ *    driver.
  *
  * patches/0001 (pci_p2pdma_add_pagemap()) makes all of this unnecessary:
  * with it the core builds the pgmap with the caller's ops and no pool.
@@ -270,14 +275,16 @@ static void p2p_pgmap_teardown(void *data)
 /*
  * Give the drained allocation back if remove has started, the pgmap
  * counter is dead and no folio of ours is in use or returning. Returns
- * true while it still waits for the counter to die (for the work item).
+ * true while it still waits for the counter to die or for a return to
+ * complete (for the work item): a folio in use lets go through the free
+ * callback, which calls again.
  */
 static bool p2p_pgmap_core_pool_try_give_back(struct p2p_pgmap_dev *pdm)
 {
 	struct pci_dev *pdev = pdm->pdev;
 	size_t size = pdm->size;
 	void *give = NULL;
-	bool wait_kill = false;
+	bool again = false;
 	unsigned long flags;
 
 	spin_lock_irqsave(&pdm->core_pool_lock, flags);
@@ -287,10 +294,15 @@ static bool p2p_pgmap_core_pool_try_give_back(struct p2p_pgmap_dev *pdm)
 	if (pdm->pool) {
 		/* The drained allocation's reference keeps the pgmap alive. */
 		if (!percpu_ref_is_dying(&pdm->pgmap->ref)) {
-			wait_kill = true;
+			again = true;
 			goto out;
 		}
 		pgmap_folio_pool_drain(pdm->pool);
+		/* Up to 6.14: the core is not done with the last one freed. */
+		if (pgmap_folio_pool_returning(pdm->pool)) {
+			again = true;
+			goto out;
+		}
 		if (pgmap_folios_in_use(pdm->pool))
 			goto out;
 	}
@@ -301,14 +313,14 @@ out:
 	/* The pgmap reference it drops may be the last: @pdm may go. */
 	if (give)
 		pci_free_p2pmem(pdev, give, size);
-	return wait_kill;
+	return again;
 }
 
 /*
  * Until memunmap_pages() has killed the pgmap counter (right after the
- * devm actions registered after ours), look again every few milliseconds;
- * then give back, or leave that to the free callback of the last folio
- * still out.
+ * devm actions registered after ours), and while a freed folio's return
+ * is pending, look again every few milliseconds; then give back, or leave
+ * that to the free callback of the last folio still out.
  */
 static void p2p_pgmap_core_pool_step(struct p2p_pgmap_dev *pdm)
 {
@@ -359,7 +371,7 @@ static struct dev_pagemap *p2p_pgmap_map(struct pci_dev *pdev,
 	if (err)
 		return ERR_PTR(err);
 
-	pgmap = get_dev_pagemap(PHYS_PFN(start));
+	pgmap = pgmap_compat_get_dev_pagemap(PHYS_PFN(start));
 	if (!pgmap)
 		return ERR_PTR(-ENXIO);
 	/* The drained allocation keeps it alive; we need no reference. */
@@ -437,7 +449,7 @@ static int p2p_pgmap_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	int err;
 
 #ifdef P2P_PGMAP_P2PDMA_UNSUPPORTED
-	pci_err(pdev, "this kernel has the P2PDMA core (CONFIG_PCI_P2PDMA) but is older than 6.19 and lacks pci_p2pdma_add_pagemap() (patches/0001-PCI-P2PDMA-*): a driver-built P2PDMA pgmap would corrupt memory, and taking over the core's is verified from 6.19 on only; refusing. Use 6.19 or later, or a kernel with the patch, or one without CONFIG_PCI_P2PDMA\n");
+	pci_err(pdev, "this kernel has the P2PDMA core (CONFIG_PCI_P2PDMA) but is older than 6.2: its GUP takes P2PDMA pages for ordinary memory (no FOLL_PCI_P2PDMA), so any get_user_pages() user could DMA to the wrong place, and a driver-built P2PDMA pgmap would corrupt memory; refusing. Use 6.2 or later, or a kernel without CONFIG_PCI_P2PDMA\n");
 	return -EOPNOTSUPP;
 #endif
 

@@ -244,6 +244,22 @@ static void pgmap_folio_return_work(struct work_struct *work)
 		queue_delayed_work(pgmap_compat_system_wq, &pool->return_work, 1);
 }
 
+/**
+ * pgmap_folio_pool_returning - pages freed whose return is pending
+ * @pool: the pool
+ *
+ * For an owner that waits for every folio to be back (a snapshot): up to
+ * 6.14 a folio freed a moment ago stays returning until the core has reset
+ * its count, and pgmap_folios_in_use() counts it meanwhile.
+ *
+ * Return: how many pages are returning.
+ */
+unsigned long pgmap_folio_pool_returning(struct pgmap_folio_pool *pool)
+{
+	return READ_ONCE(pool->nr_returning);
+}
+EXPORT_SYMBOL_GPL(pgmap_folio_pool_returning);
+
 /* end module only */
 
 /**

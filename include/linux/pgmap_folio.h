@@ -77,4 +77,8 @@ unsigned long pgmap_folios_in_use(const struct pgmap_folio_pool *pool);
 u64 pgmap_folio_pool_free_bytes(const struct pgmap_folio_pool *pool);
 u64 pgmap_folio_pool_dirty_bytes(const struct pgmap_folio_pool *pool);
 
+/* module only: the deferred return, up to 6.14 (pgmap_folio.c) */
+unsigned long pgmap_folio_pool_returning(struct pgmap_folio_pool *pool);
+/* end module only */
+
 #endif /* _LINUX_PGMAP_FOLIO_H */
