@@ -135,13 +135,15 @@ static inline struct dev_pagemap *pgmap_compat_page_pgmap(struct page *page)
  * ->folio_free(struct folio *) since 6.19. Write the callback for a folio,
  * then PGMAP_COMPAT_DEFINE_FREE(fn); after it and PGMAP_COMPAT_FREE_OP(fn)
  * in a dev_pagemap_ops initialiser. PGMAP_COMPAT_FREE_FN(ops) is the
- * callback of @ops, to call it or test for it.
+ * callback of @ops, to call it or test for it; PGMAP_COMPAT_FREE_NAME its
+ * name, for messages.
  */
 #if P2P_PGMAP_KERNEL_AT_LEAST(6, 19)
 #define PGMAP_COMPAT_DEFINE_FREE(fn)					\
 	static_assert(__same_type(&(fn), void (*)(struct folio *)))
 #define PGMAP_COMPAT_FREE_OP(fn)	.folio_free = (fn)
 #define PGMAP_COMPAT_FREE_FN(ops)	((ops)->folio_free)
+#define PGMAP_COMPAT_FREE_NAME		"folio_free"
 static inline void pgmap_compat_call_free(const struct dev_pagemap_ops *ops,
 					  struct folio *folio)
 {
@@ -156,6 +158,7 @@ static inline void pgmap_compat_call_free(const struct dev_pagemap_ops *ops,
 	static_assert(__same_type(&fn##_page, void (*)(struct page *)))
 #define PGMAP_COMPAT_FREE_OP(fn)	.page_free = fn##_page
 #define PGMAP_COMPAT_FREE_FN(ops)	((ops)->page_free)
+#define PGMAP_COMPAT_FREE_NAME		"page_free"
 static inline void pgmap_compat_call_free(const struct dev_pagemap_ops *ops,
 					  struct folio *folio)
 {

@@ -46,10 +46,8 @@ MODULE_PARM_DESC(size, "Bytes to use (default 0: the rest of the BAR)");
 #define PCI_DEVICE_ID_IVSHMEM	0x1110
 
 /* How the memory becomes a pgmap on this kernel, for the probe message. */
-#if defined(P2P_PGMAP_VIA_CORE_RESOURCE) && P2P_PGMAP_KERNEL_AT_LEAST(6, 19)
-#define P2P_PGMAP_HOW	"P2PDMA provider, core pagemap with the driver's folio_free"
-#elif defined(P2P_PGMAP_VIA_CORE_RESOURCE)
-#define P2P_PGMAP_HOW	"P2PDMA provider, core pagemap with the driver's page_free"
+#if defined(P2P_PGMAP_VIA_CORE_RESOURCE)
+#define P2P_PGMAP_HOW	"P2PDMA provider, core pagemap with the driver's " PGMAP_COMPAT_FREE_NAME
 #elif defined(P2P_PGMAP_VIA_ADD_PAGEMAP)
 #define P2P_PGMAP_HOW	"P2PDMA provider, pci_p2pdma_add_pagemap"
 #else
