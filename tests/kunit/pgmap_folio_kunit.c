@@ -1172,13 +1172,27 @@ struct kp_revoker {
 	struct kunit_pgmap *kp;
 	struct folio *held;
 	atomic_t calls;
+	/* when ->stop() and ->revoke() ran, in kp_revoke_clock ticks */
+	int stopped_at;
+	int revoked_at;
 };
+
+static atomic_t kp_revoke_clock;
+
+static void kp_stop(struct pgmap_pin_revoker *revoker)
+{
+	struct kp_revoker *kr = container_of(revoker, struct kp_revoker,
+					     revoker);
+
+	kr->stopped_at = atomic_inc_return(&kp_revoke_clock);
+}
 
 static void kp_revoke(struct pgmap_pin_revoker *revoker)
 {
 	struct kp_revoker *kr = container_of(revoker, struct kp_revoker,
 					     revoker);
 
+	kr->revoked_at = atomic_inc_return(&kp_revoke_clock);
 	atomic_inc(&kr->calls);
 	if (kr->held) {
 		kp_release(kr->kp, &kr->held, 1);
@@ -1222,6 +1236,35 @@ static void pgmap_revoke_test_each_once(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, atomic_read(&a.calls), 1);
 	KUNIT_EXPECT_EQ(test, atomic_read(&b.calls), 1);
 	KUNIT_EXPECT_EQ(test, atomic_read(&late.calls), 0);
+}
+
+/*
+ * Every revoker that has a ->stop() is stopped before the first one is
+ * revoked, so that the waits of their ->revoke() overlap; ->stop() is
+ * optional.
+ */
+static void pgmap_revoke_test_stop_first(struct kunit *test)
+{
+	struct kunit_pgmap *kp = test->priv;
+	struct kp_revoker kr[3];
+	int i, first_revoke = INT_MAX;
+
+	for (i = 0; i < ARRAY_SIZE(kr); i++) {
+		kp_revoker_init(&kr[i], kp);
+		if (i != 1)
+			kr[i].revoker.stop = kp_stop;
+		KUNIT_ASSERT_EQ(test, pgmap_add_pin_revoker(&kp->pgmap,
+							    &kr[i].revoker), 0);
+	}
+	pgmap_revoke_pins(&kp->pgmap);
+	for (i = 0; i < ARRAY_SIZE(kr); i++) {
+		KUNIT_EXPECT_EQ(test, atomic_read(&kr[i].calls), 1);
+		first_revoke = min(first_revoke, kr[i].revoked_at);
+	}
+	KUNIT_EXPECT_EQ(test, kr[1].stopped_at, 0);
+	KUNIT_EXPECT_GT(test, kr[0].stopped_at, 0);
+	KUNIT_EXPECT_LT(test, kr[0].stopped_at, first_revoke);
+	KUNIT_EXPECT_LT(test, kr[2].stopped_at, first_revoke);
 }
 
 /* A revoker removed before revocation is never called. */
@@ -1301,6 +1344,7 @@ static struct kunit_case pgmap_folio_test_cases[] = {
 	KUNIT_CASE(pgmap_folio_test_teardown_waits_for_zeroing_chunk),
 #ifdef P2P_PGMAP_HAVE_PIN_REVOKERS
 	KUNIT_CASE(pgmap_revoke_test_each_once),
+	KUNIT_CASE(pgmap_revoke_test_stop_first),
 	KUNIT_CASE(pgmap_revoke_test_removed_not_called),
 	KUNIT_CASE(pgmap_revoke_test_teardown_revokes),
 #else

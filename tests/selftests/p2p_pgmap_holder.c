@@ -4,7 +4,7 @@
  *
  *   p2p_pgmap_holder [--dev PATH] [--pages N]
  *                    [--pin | --mr] [--closed] [--release-after SECONDS] | --touch
- *                    | --mr --odp | --mr --writes
+ *                    | --mr --odp | --mr --writes  [--mrs N]
  *
  * Maps N pages (default 4) of the device, writes them, and pins them: with
  * --pin through the test-only /dev/p2p_test_pin, with --mr by registering
@@ -34,6 +34,11 @@
  * after the device goes away, until SIGUSR1; then it deregisters and closes
  * everything, saying how each step went. --mr --writes does the same with a
  * plain (pinned) MR, for kernels where remove revokes such pins.
+ *
+ * With --mrs N (and --mr), N MRs are registered over the same pages, not
+ * one: the first is the one the modes above use, the others are only held,
+ * and all are deregistered where the first is (a remove then has N MRs to
+ * revoke, as under many users; make bench measures it).
  *
  * With --touch it instead writes and checks every page in a loop, counting
  * rounds ("rounds N" on SIGUSR1), until the device goes away under it: then
@@ -81,6 +86,31 @@ static void die(const char *what)
 static struct ibv_context *ib_ctx;
 static struct ibv_pd *ib_pd;
 static struct ibv_mr *ib_mr;
+/* --mrs N: the N - 1 MRs held beside ib_mr */
+static struct ibv_mr **extra_mrs;
+static long nr_extra;
+
+/* Deregister the --mrs extras: 0, or -1 after saying which failed. */
+static int dereg_extras(void)
+{
+	int rc = 0;
+
+	for (long i = 0; i < nr_extra; i++) {
+		if (extra_mrs[i] && ibv_dereg_mr(extra_mrs[i])) {
+			fprintf(stderr, "p2p_pgmap_holder: ibv_dereg_mr of MR %ld: %s\n",
+				i + 2, strerror(errno));
+			rc = -1;
+		}
+		extra_mrs[i] = NULL;
+	}
+	return rc;
+}
+
+static int ib_mr_access(int odp)
+{
+	return IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+	       IBV_ACCESS_REMOTE_READ | (odp ? IBV_ACCESS_ON_DEMAND : 0);
+}
 
 /*
  * Register [addr, addr + len) with the first RDMA device; odp: as an
@@ -99,11 +129,14 @@ static void register_mr(void *addr, size_t len, int odp)
 	ib_pd = ib_ctx ? ibv_alloc_pd(ib_ctx) : NULL;
 	if (!ib_pd)
 		die("RDMA device/PD");
-	ib_mr = ibv_reg_mr(ib_pd, addr, len, IBV_ACCESS_LOCAL_WRITE |
-			   IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ |
-			   (odp ? IBV_ACCESS_ON_DEMAND : 0));
+	ib_mr = ibv_reg_mr(ib_pd, addr, len, ib_mr_access(odp));
 	if (!ib_mr)
 		die(odp ? "ibv_reg_mr (on demand)" : "ibv_reg_mr");
+	for (long i = 0; i < nr_extra; i++) {
+		extra_mrs[i] = ibv_reg_mr(ib_pd, addr, len, ib_mr_access(odp));
+		if (!extra_mrs[i])
+			die("ibv_reg_mr (--mrs)");
+	}
 }
 
 static void say(const char *line)
@@ -185,7 +218,7 @@ static int hold_closed(volatile char *map, size_t len, int fd, int pin_fd,
 		die("sigwait");
 	if (pin_fd >= 0)
 		close(pin_fd);
-	if (ib_mr && ibv_dereg_mr(ib_mr))
+	if ((ib_mr && ibv_dereg_mr(ib_mr)) || dereg_extras())
 		die("ibv_dereg_mr");
 	say("unpinned");
 	return 0;
@@ -212,12 +245,17 @@ static int hold_closed(volatile char *map, size_t len, int fd, int pin_fd,
  *                     leaves its pair in the error state), and
  *                     how many of them succeeded; after the hang-up a
  *                     WRITE is tried about every WRITER_RETRY_MS only;
- *   then on SIGUSR1: "state S", "dereg ok", "verbs closed", "sigbus"
- *   (touching the revoked mapping), "closed" (munmap and close of the
- *   device file), each only if that step succeeded.
+ *   then on SIGUSR1: "state S"; with a plain (pinned) MR after the
+ *   hang-up, "rereg refused: ERROR" or "rereg accepted" (ibv_rereg_mr()
+ *   of the revoked MR, its access flags unchanged) and "after rereg:
+ *   STATUS" (a WRITE into it after that); "dereg ok", "verbs closed",
+ *   "sigbus" (touching the revoked mapping), "closed" (munmap and close of
+ *   the device file), each only if that step succeeded.
  *
  * It exits 0 when every step did, the first WRITE after the hang-up failed
- * with an error completion and no later one succeeded; 1 otherwise.
+ * with an error completion and no later one succeeded, and a revoked
+ * pinned MR could not be re-registered nor written after the attempt; 1
+ * otherwise.
  */
 #define WRITER_WAIT_MS	10000
 #define WRITER_ACCESS	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE)
@@ -312,7 +350,39 @@ static const char *writer_status(int status)
 	return status < 0 ? "no completion" : ibv_wc_status_str(status);
 }
 
-static int rdma_writer(volatile char *map, size_t len, int fd, int sfd)
+/*
+ * A revoked MR must stay dead: re-registering it (here only its access
+ * flags, as they were) fails, and its rkey still reaches nothing.
+ */
+static int writer_rereg(struct ibv_cq *cq, struct ibv_mr *src_mr, size_t len,
+			union ibv_gid *gid, int gid_index)
+{
+	int rc, status = -1, bad = 0;
+	char line[96];
+
+	errno = 0;
+	rc = ibv_rereg_mr(ib_mr, IBV_REREG_MR_CHANGE_ACCESS, NULL, NULL, 0,
+			  IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+			  IBV_ACCESS_REMOTE_READ);
+	if (rc) {
+		snprintf(line, sizeof(line), "rereg refused: %s (%d)",
+			 strerror(errno), rc);
+	} else {
+		snprintf(line, sizeof(line), "rereg accepted");
+		bad++;
+	}
+	say(line);
+	if (!writer_new_pair(cq, gid, gid_index))
+		status = writer_write(cq, src_mr, len);
+	snprintf(line, sizeof(line), "after rereg: %s", writer_status(status));
+	say(line);
+	if (status == IBV_WC_SUCCESS)
+		bad++;
+	return bad;
+}
+
+static int rdma_writer(volatile char *map, size_t len, int fd, int sfd,
+		       int pinned)
 {
 	long writes = 0, retries = 0, retries_ok = 0;
 	volatile long bad = 0;	/* kept across the SIGBUS longjmp */
@@ -399,7 +469,9 @@ static int rdma_writer(volatile char *map, size_t len, int fd, int sfd)
 		bad++;
 
 	say_state(fd);
-	if (ibv_dereg_mr(ib_mr)) {
+	if (hup && pinned)
+		bad += writer_rereg(cq, src_mr, len, &gid, gid_index);
+	if (ibv_dereg_mr(ib_mr) || dereg_extras()) {
 		perror("p2p_pgmap_holder: ibv_dereg_mr");
 		bad++;
 	} else {
@@ -438,6 +510,7 @@ int main(int argc, char **argv)
 	const char *dev = "/dev/p2p_pgmap0";
 	long page = sysconf(_SC_PAGESIZE), pages = 4, release_after = -1;
 	int pin = 0, mr = 0, odp = 0, writes = 0, touch = 0, closed = 0;
+	long mrs = 1;
 	int fd, pin_fd = -1, sfd, hup = 0;
 	struct sigaction sa = { .sa_handler = on_sigbus };
 	volatile char *map;
@@ -456,6 +529,8 @@ int main(int argc, char **argv)
 			odp = writes = 1;
 		else if (!strcmp(argv[i], "--writes"))
 			writes = 1;
+		else if (!strcmp(argv[i], "--mrs") && i + 1 < argc)
+			mrs = atol(argv[++i]);
 		else if (!strcmp(argv[i], "--touch"))
 			touch = 1;
 		else if (!strcmp(argv[i], "--closed"))
@@ -467,11 +542,16 @@ int main(int argc, char **argv)
 	}
 	if (pages <= 0 || (touch && (pin || mr || closed || release_after >= 0)) ||
 	    (closed && !pin && !mr) ||
-	    (writes && (!mr || pin || closed || release_after >= 0))) {
-		fprintf(stderr, "usage: %s [--dev PATH] [--pages N] [--pin | --mr] [--closed] [--release-after SECONDS] | --touch | --mr --odp | --mr --writes\n",
+	    (writes && (!mr || pin || closed || release_after >= 0)) ||
+	    mrs < 1 || (mrs > 1 && !mr)) {
+		fprintf(stderr, "usage: %s [--dev PATH] [--pages N] [--pin | --mr] [--closed] [--release-after SECONDS] | --touch | --mr --odp | --mr --writes  [--mrs N]\n",
 			argv[0]);
 		return 2;
 	}
+	nr_extra = mrs - 1;
+	extra_mrs = calloc(nr_extra ? nr_extra : 1, sizeof(*extra_mrs));
+	if (!extra_mrs)
+		die("calloc");
 
 	fd = open(dev, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
@@ -511,7 +591,7 @@ int main(int argc, char **argv)
 	if (p2p_pgmap_print_huge(stdout, fd, (void *)map, pages * page))
 		die("P2P_PGMAP_IOC_INFO");
 	if (writes)
-		return rdma_writer(map, pages * page, fd, sfd);
+		return rdma_writer(map, pages * page, fd, sfd, !odp);
 	printf("ready %d\n", getpid());
 	fflush(stdout);
 	if (touch)
@@ -555,7 +635,7 @@ int main(int argc, char **argv)
 				say("unpinned");
 			}
 			if (ib_mr) {
-				if (ibv_dereg_mr(ib_mr))
+				if (ibv_dereg_mr(ib_mr) || dereg_extras())
 					die("ibv_dereg_mr");
 				ib_mr = NULL;
 				say("unpinned");

@@ -28,6 +28,7 @@ GOAL_UNPLUG_TRAFFIC = 1.5  # remove under RDMA traffic / idle remove, same VM: a
 GOAL_TOUCH = 0.5  # mmap + first touch time, p2p_pgmap / p2pmem: at most
 GOAL_REG_TOUCHED = 1.0  # registration of touched memory, device / THP host: at most
 GOAL_DMABUF_REMOVE = 1.5  # remove with mapped dma-buf attachments / idle remove: at most
+GOAL_MANY_MRS = 2.0  # remove with 1024 registered MRs / with one, under traffic: at most
 REG_TOUCHED_KERNEL = "p2pdma-7.3"  # where the goal applies: P2PDMA pins, large folios
 # Where the goal applies: stock p2pmem, and the series' (pgmap_request_folios()).
 TOUCH_KERNELS = ("debian-7.3", "p2pdma-7.3")
@@ -132,6 +133,49 @@ def unplug_traffic_report(rows, result):
           " revoke, unmap: its parts under traffic; device_del: what the guest saw, traffic;"
           " ended: perftest runs that ended by themselves after the remove (their MRs' work"
           " requests failed)")
+
+
+def many_mrs_report(rows, result):
+    """Remove with 1, 64 and 1024 pinned MRs registered over device memory
+    (RDMA WRITEs flowing into one), next to the idle remove of the same VM:
+    what revoking many MRs costs."""
+    mr_rows = [r for r in rows if r["bench"] == "unplug_traffic" and r.get("case") == "mrs"]
+    result["unplug_many_mrs"] = []
+    if not mr_rows:
+        return
+    print(f"\n== remove with N pinned MRs registered over device memory, RDMA WRITEs into one"
+          f" (ms, median; the driver's own time of remove)")
+    print(f"{'kernel':>12} {'MRs':>5} {'remove':>8} {'revoke':>8} {'/ idle':>7} {'/ 1 MR':>7}"
+          f"  goal: 1024 MRs <= {GOAL_MANY_MRS} x 1 MR")
+    for k in sorted({r["kernel"] for r in mr_rows}, key=kernel_order):
+        idle = [r["remove_us"] for r in rows if r["bench"] == "unplug_traffic"
+                and r["kernel"] == k and r.get("case") == "idle" and "remove_us" in r]
+        idle_us = median(idle) if idle else None
+        counts = sorted({r["mrs"] for r in mr_rows if r["kernel"] == k})
+        by = {}
+        for n in counts:
+            ok = [r for r in mr_rows if r["kernel"] == k and r["mrs"] == n and "remove_us" in r]
+            for r in mr_rows:
+                if r["kernel"] == k and r["mrs"] == n and "error" in r:
+                    print(f"{k:>12} {n:>5}  error: rep {r['rep']}: {r['error']}")
+            if ok:
+                by[n] = {"mrs": n, "reps": len(ok),
+                         "remove_us": median([r["remove_us"] for r in ok]),
+                         "revoke_us": median([r["revoke_us"] for r in ok])}
+        one = by.get(1, {}).get("remove_us")
+        for n, row in sorted(by.items()):
+            row["kernel"] = k
+            row["over_idle"] = round(row["remove_us"] / idle_us, 3) if idle_us else None
+            row["over_one"] = round(row["remove_us"] / one, 3) if one else None
+            verdict = ""
+            if n == 1024 and row["over_one"] is not None:
+                row["goal"] = "met" if row["over_one"] <= GOAL_MANY_MRS else "not met"
+                verdict = row["goal"]
+            result["unplug_many_mrs"].append(row)
+            print(f"{k:>12} {n:>5} {row['remove_us'] / 1e3:>8.1f} {row['revoke_us'] / 1e3:>8.1f}"
+                  f" {fmt(row['over_idle'], '>7.2f')} {fmt(row['over_one'], '>7.2f')}  {verdict}")
+    print("remove, revoke: the driver's time of remove and its revoke part (every MR stopped,"
+          " one wait, unpinned); / idle: against the idle remove above; / 1 MR: against one MR")
 
 
 def kernel_order(k):
@@ -417,6 +461,7 @@ def main():
         "reg_mr_touched_device_over_host_max": GOAL_REG_TOUCHED,
         "reg_mr_touched_goal_kernel": REG_TOUCHED_KERNEL,
         "unplug_traffic_over_idle_max": GOAL_UNPLUG_TRAFFIC,
+        "unplug_1024_mrs_over_one_max": GOAL_MANY_MRS,
         "dmabuf_remove_held_over_idle_max": GOAL_DMABUF_REMOVE},
         "zero_estimate": ZERO_METHOD}
 
@@ -452,6 +497,7 @@ def main():
 
     unplug_report(rows, kernel, result)
     unplug_traffic_report(rows, result)
+    many_mrs_report(rows, result)
     reg_touched_report(rows, result)
     touch_report(rows, result)
     dio_report(rows, result)
@@ -524,11 +570,20 @@ def plot(result, kernel, png, outdir):
             f.write(f'"{label}" ' + " ".join(
                 str(r[c] / 1e3) if r.get(c) is not None else nan
                 for c in ("idle_remove_us", "traffic_remove_us")) + "\n")
+        # Remove with N pinned MRs: the idle remove of the same VM, then
+        # the remove with them (in the traffic column).
+        idle_of = {r["kernel"]: r.get("idle_remove_us") for r in traffic
+                   if r.get("mode") == "pinned"}
+        for r in result.get("unplug_many_mrs", []):
+            idle = idle_of.get(r["kernel"])
+            label = f"{r['kernel']} {r['mrs']} MRs" + (
+                f": {r['over_one']:.2f} x 1 MR" if r.get("over_one") is not None else "")
+            f.write(f'"{label}" {idle / 1e3 if idle else nan} {r["remove_us"] / 1e3}\n')
     traffic_script = ""
     if traffic:
         # A panel with no bar at all (every part skipped) would fail: a
         # line at the goal alone then, and the labels say why.
-        cols = ("u 2:xtic(1) t 'idle remove', '' u 3 t 'remove under traffic'"
+        cols = ("u 2:xtic(1) t 'idle remove', '' u 3 t 'remove under traffic (N MRs)'"
                 if any("idle_remove_us" in r for r in traffic) else "u (0):xtic(1) notitle")
         traffic_script = f"""unset logscale
 set xrange [*:*]; set yrange [0:*]
@@ -541,7 +596,7 @@ set xtics rotate by -12
 set xlabel ''
 set key top left horizontal
 set offsets 0, 0, graph 0.15, 0
-set title 'remove under RDMA traffic vs idle (goal: traffic <= {GOAL_UNPLUG_TRAFFIC} x idle)'
+set title 'remove under RDMA traffic vs idle (goal: traffic <= {GOAL_UNPLUG_TRAFFIC} x idle; 1024 MRs <= {GOAL_MANY_MRS} x 1 MR)'
 set ylabel 'ms (driver remove, median)'
 plot '{dat}-traffic.dat' {cols}
 """
