@@ -328,8 +328,8 @@ static inline bool p2p_compat_dma_buf_revocable(struct dma_buf_attachment *attac
  * With CONFIG_PCI_P2PDMA the core container_of()s every such pgmap into
  * its private struct pci_p2pdma_pagemap, so the pgmap must come from the
  * core:
- * - with patches/0001, pci_p2pdma_add_pagemap() builds it with our ops and
- *   no genalloc pool (P2P_PGMAP_VIA_ADD_PAGEMAP);
+ * - with patches/pgmap-folios/0001, pci_p2pdma_add_pagemap() builds it
+ *   with our ops and no genalloc pool (P2P_PGMAP_VIA_ADD_PAGEMAP);
  * - on a stock kernel from 6.2 on (Debian's 7.x; Ubuntu 24.04's 6.8, RHEL
  *   10's and SLES 16's 6.12), pci_p2pdma_add_resource() builds it; the
  *   driver drains the core's pool and takes over the pgmap's free callback
@@ -361,7 +361,7 @@ static inline bool p2p_compat_dma_buf_revocable(struct dma_buf_attachment *attac
  *   ZONE_DEVICE page, and remove tells the holders, names them and waits;
  * - "refused": a stock P2PDMA kernel refuses long-term pins of P2PDMA pages
  *   (on-demand-paging MRs take none);
- * - "revoked": with patches/0002-0004 the pgmap allows revocable long-term
+ * - "revoked": with patches/revocable-pins the pgmap allows revocable long-term
  *   pins only, and remove revokes them (pgmap_revoke_pins()), so they never
  *   keep it waiting. P2P_PGMAP_HAVE_PIN_REVOKERS comes from the Makefile.
  */

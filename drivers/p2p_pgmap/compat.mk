@@ -4,7 +4,7 @@
 # every file that includes compat.h (the driver, the KUnit suite) gets the
 # same flags. Where a version number says enough, compat.h compares it.
 
-# Revocable long-term pins (our series, patches/0002).
+# Revocable long-term pins (our series, patches/revocable-pins/0001).
 ccflags-y += $(if $(shell grep -s -w pgmap_revoke_pins $(srctree)/include/linux/memremap.h),-DP2P_PGMAP_HAVE_PIN_REVOKERS)
 # dma-buf export (dmabuf.c): the MMIO helpers of 6.19 and their struct
 # phys_vec, and 7.0's invalidate_mappings.

@@ -267,8 +267,9 @@ static void p2p_pgmap_teardown(void *data)
  *    waits on the pgmap counter alone, and every folio comes back to the
  *    driver.
  *
- * patches/0001 (pci_p2pdma_add_pagemap()) makes all of this unnecessary:
- * with it the core builds the pgmap with the caller's ops and no pool.
+ * patches/pgmap-folios/0001 (pci_p2pdma_add_pagemap()) makes all of this
+ * unnecessary: with it the core builds the pgmap with the caller's ops and
+ * no pool.
  */
 /*
  * Give the drained allocation back if remove has started, the pgmap
@@ -403,7 +404,7 @@ static struct dev_pagemap *p2p_pgmap_map(struct pci_dev *pdev,
 				       pdm->bar_offset, &pdm->pgmap_ops, pdm);
 #ifdef P2P_PGMAP_PINS_REVOCABLE
 	/*
-	 * Opt in to revocable long-term pins (RDMA MRs, patches/0002-0004):
+	 * Opt in to revocable long-term pins (RDMA MRs, patches/revocable-pins):
 	 * remove revokes them once no user mapping is left (cdev.c), so they
 	 * never keep it waiting. No page is mapped yet, so GUP cannot see
 	 * the flag change.

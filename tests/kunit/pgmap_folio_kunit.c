@@ -1163,9 +1163,9 @@ static void pgmap_folio_test_teardown_waits_for_zeroing_chunk(struct kunit *test
 
 #ifdef P2P_PGMAP_HAVE_PIN_REVOKERS
 /*
- * Revocable long-term pins (patches/0002): a pinner registers a revoker
- * with the pgmap and gives its pins back when it is called. Here a
- * revoker's "pin" is a folio reference it holds, if any.
+ * Revocable long-term pins (patches/revocable-pins/0001): a pinner
+ * registers a revoker with the pgmap and gives its pins back when it is
+ * called. Here a revoker's "pin" is a folio reference it holds, if any.
  */
 struct kp_revoker {
 	struct pgmap_pin_revoker revoker;
@@ -1314,7 +1314,7 @@ static void pgmap_revoke_test_teardown_revokes(struct kunit *test)
 #else
 static void pgmap_revoke_test_unavailable(struct kunit *test)
 {
-	kunit_skip(test, "this kernel has no pgmap_revoke_pins() (our series, patches/0002)");
+	kunit_skip(test, "this kernel has no pgmap_revoke_pins() (our series, patches/revocable-pins)");
 }
 #endif
 

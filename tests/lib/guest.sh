@@ -123,10 +123,10 @@ p2pdma_core_stock() {
 }
 # pin_refused: print why and succeed when this kernel cannot register
 # device memory with plain ibv_reg_mr: on a stock P2PDMA kernel GUP
-# refuses long-term pins of P2PDMA pages (patches/0002-0004 allow them).
+# refuses long-term pins of P2PDMA pages (patches/revocable-pins allow them).
 pin_refused() {
 	p2pdma_core_stock || return 1
-	echo "GUP refuses long-term pins of P2PDMA pages on a P2PDMA kernel without patches/0002-0004"
+	echo "GUP refuses long-term pins of P2PDMA pages on a P2PDMA kernel without patches/revocable-pins"
 }
 
 # klog: the kernel log, one line per element of the array klog (one

@@ -62,7 +62,7 @@ long_term_pins_are() {
 	return 1
 }
 # req_revoked_pins: remove revokes long-term pins (our series,
-# patches/0002-0004).
+# patches/revocable-pins).
 req_revoked_pins() {
 	local why
 	why=$(long_term_pins_are revoked) && return 0
@@ -96,7 +96,7 @@ req_kunit() {
 	return 1
 }
 # req_series_kunit: the kernel carries our series' in-tree KUnit suite
-# (patches/0008, CONFIG_PGMAP_FOLIO_KUNIT_TEST).
+# (patches/pgmap-folios/0005, CONFIG_PGMAP_FOLIO_KUNIT_TEST).
 req_series_kunit() {
 	modinfo -n pgmap_folio_core_kunit >/dev/null 2>&1 && return 0
 	echo "$(uname -r) has no in-tree pgmap_folio_core_kunit (a kernel without our series)"

@@ -2,7 +2,7 @@
 /*
  * fail_reg_mr.so - LD_PRELOAD shim for tests: every ibv_reg_mr() fails with
  * the errno in P2P_FAIL_REG_MR_ERRNO (default EFAULT), as a kernel with the
- * P2PDMA core but without patches/0002-0004 makes it fail on device
+ * P2PDMA core but without patches/revocable-pins makes it fail on device
  * memory. It lets tests/rdma prove that our tools explain that failure on
  * kernels of the matrix, all of which can register device memory.
  */
