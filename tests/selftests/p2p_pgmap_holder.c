@@ -51,6 +51,7 @@
 #include <infiniband/verbs.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <rdma/ib_user_verbs.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -246,9 +247,11 @@ static int hold_closed(volatile char *map, size_t len, int fd, int pin_fd,
  *                     how many of them succeeded; after the hang-up a
  *                     WRITE is tried about every WRITER_RETRY_MS only;
  *   then on SIGUSR1: "state S"; with a plain (pinned) MR after the
- *   hang-up, "rereg refused: ERROR" or "rereg accepted" (ibv_rereg_mr()
- *   of the revoked MR, its access flags unchanged) and "after rereg:
- *   STATUS" (a WRITE into it after that); "dereg ok", "verbs closed",
+ *   hang-up, "rereg refused: ERROR" or "rereg accepted" (a rereg of the
+ *   revoked MR, its access flags unchanged, sent to the kernel as
+ *   ibv_rereg_mr() would; "rereg live: ok" before "writing" says the same
+ *   rereg of the live MR succeeded) and "after rereg: STATUS" (a WRITE
+ *   into it after that); "dereg ok", "verbs closed",
  *   "sigbus" (touching the revoked mapping), "closed" (munmap and close of
  *   the device file), each only if that step succeeded.
  *
@@ -351,22 +354,43 @@ static const char *writer_status(int status)
 }
 
 /*
+ * Re-register @mr with its access flags unchanged, through the kernel: 0,
+ * or -1 with the kernel's errno. rdma-core's rxe provider has no
+ * ibv_rereg_mr() (it fails with EOPNOTSUPP without asking the kernel), so
+ * this sends the verbs command itself, in the uverbs write ABI.
+ */
+static int kernel_rereg_access(struct ibv_mr *mr, int access)
+{
+	struct {
+		struct ib_uverbs_cmd_hdr hdr;
+		struct ib_uverbs_rereg_mr cmd;
+	} req;
+	struct ib_uverbs_rereg_mr_resp resp;
+
+	memset(&req, 0, sizeof(req));
+	req.hdr.command = IB_USER_VERBS_CMD_REREG_MR;
+	req.hdr.in_words = sizeof(req) / 4;
+	req.hdr.out_words = sizeof(resp) / 4;
+	req.cmd.response = (uintptr_t)&resp;
+	req.cmd.mr_handle = mr->handle;
+	req.cmd.flags = IBV_REREG_MR_CHANGE_ACCESS;
+	req.cmd.access_flags = access;
+	return write(mr->context->cmd_fd, &req, sizeof(req)) == (ssize_t)sizeof(req) ? 0 : -1;
+}
+
+/*
  * A revoked MR must stay dead: re-registering it (here only its access
- * flags, as they were) fails, and its rkey still reaches nothing.
+ * flags, as they were; the same rereg of the live MR succeeded, "rereg
+ * live") fails, and its rkey still reaches nothing.
  */
 static int writer_rereg(struct ibv_cq *cq, struct ibv_mr *src_mr, size_t len,
 			union ibv_gid *gid, int gid_index)
 {
-	int rc, status = -1, bad = 0;
+	int status = -1, bad = 0;
 	char line[96];
 
-	errno = 0;
-	rc = ibv_rereg_mr(ib_mr, IBV_REREG_MR_CHANGE_ACCESS, NULL, NULL, 0,
-			  IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
-			  IBV_ACCESS_REMOTE_READ);
-	if (rc) {
-		snprintf(line, sizeof(line), "rereg refused: %s (%d)",
-			 strerror(errno), rc);
+	if (kernel_rereg_access(ib_mr, ib_mr_access(0))) {
+		snprintf(line, sizeof(line), "rereg refused: %s", strerror(errno));
 	} else {
 		snprintf(line, sizeof(line), "rereg accepted");
 		bad++;
@@ -431,8 +455,16 @@ static int rdma_writer(volatile char *map, size_t len, int fd, int sfd,
 		status = writer_write(cq, src_mr, len);
 		if (!hup) {
 			/* A failure here raced with the revoke: see the next round. */
-			if (status == IBV_WC_SUCCESS && !writes++)
+			if (status == IBV_WC_SUCCESS && !writes++) {
+				/* The control of writer_rereg(): a live MR rereg's. */
+				if (pinned && kernel_rereg_access(ib_mr, ib_mr_access(0)))
+					snprintf(line, sizeof(line), "rereg live: %s", strerror(errno));
+				else if (pinned)
+					snprintf(line, sizeof(line), "rereg live: ok");
+				if (pinned)
+					say(line);
 				say("writing");
+			}
 			else if (status != IBV_WC_SUCCESS && writer_new_pair(cq, &gid, gid_index))
 				die("queue pairs");
 			continue;
