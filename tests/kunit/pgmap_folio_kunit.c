@@ -1314,7 +1314,7 @@ static void pgmap_revoke_test_teardown_revokes(struct kunit *test)
 #else
 static void pgmap_revoke_test_unavailable(struct kunit *test)
 {
-	kunit_skip(test, "this kernel has no pgmap_revoke_pins() (our series, patches/revocable-pins)");
+	kunit_skip(test, "this kernel has no pgmap_revoke_pins() (patches/revocable-pins)");
 }
 #endif
 
