@@ -67,7 +67,17 @@ done
 set +C
 ticket=$tickets.$n
 trap 'echo "done" >|"$ticket"' EXIT
-# turn: true when no ticket below ours is held by a live process (the
+# is_client PID: PID is a hotplug client, not a process that was given
+# the PID of one that died without marking its ticket done (SIGKILL).
+is_client() {
+	local arg args=()
+	mapfile -d '' args <"/proc/$1/cmdline" 2>/dev/null || return 1
+	for arg in "${args[@]}"; do
+		[[ $arg == *hotplug* ]] && return 0
+	done
+	return 1
+}
+# turn: true when no ticket below ours is held by a live client (the
 # last one seen is left in busy_with).
 busy_with=""
 turn() {
@@ -76,7 +86,7 @@ turn() {
 		holder=""
 		read -r holder <"$tickets.$m" 2>/dev/null
 		[ "$holder" = "done" ] && return 0
-		[ -z "$holder" ] || kill -0 "$holder" 2>/dev/null || continue
+		[ -z "$holder" ] || is_client "$holder" || continue
 		busy_with="process ${holder:-taking ticket $m}"
 		return 1
 	done
@@ -88,6 +98,8 @@ until turn; do
 		echo "hotplug $op: the control port is still busy after $answer_within s (with $busy_with)" >&2
 		exit 1
 	fi
+	# Say once, after 10 s, whom the request waits for.
+	[ "$waited" = 100 ] && echo "hotplug $op: waiting for the control port (ticket $n; $busy_with)" >&2
 	# Nap 0.1 s: a read with a timeout from a pipe nobody writes to.
 	[ -n "${nap_fd:-}" ] || exec {nap_fd}<> <(:)
 	read -r -t 0.1 -u "$nap_fd" _
