@@ -457,12 +457,12 @@ static int rdma_writer(volatile char *map, size_t len, int fd, int sfd,
 			/* A failure here raced with the revoke: see the next round. */
 			if (status == IBV_WC_SUCCESS && !writes++) {
 				/* The control of writer_rereg(): a live MR rereg's. */
-				if (pinned && kernel_rereg_access(ib_mr, ib_mr_access(0)))
-					snprintf(line, sizeof(line), "rereg live: %s", strerror(errno));
-				else if (pinned)
-					snprintf(line, sizeof(line), "rereg live: ok");
-				if (pinned)
+				if (pinned) {
+					snprintf(line, sizeof(line), "rereg live: %s",
+						 kernel_rereg_access(ib_mr, ib_mr_access(0)) ?
+						 strerror(errno) : "ok");
 					say(line);
+				}
 				say("writing");
 			}
 			else if (status != IBV_WC_SUCCESS && writer_new_pair(cq, &gid, gid_index))
