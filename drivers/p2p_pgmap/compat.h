@@ -328,7 +328,7 @@ static inline bool p2p_compat_dma_buf_revocable(struct dma_buf_attachment *attac
  * With CONFIG_PCI_P2PDMA the core container_of()s every such pgmap into
  * its private struct pci_p2pdma_pagemap, so the pgmap must come from the
  * core:
- * - with patches/pgmap-folios/0001, pci_p2pdma_add_pagemap() builds it
+ * - with patches/pgmap-folios/0002, pci_p2pdma_add_pagemap() builds it
  *   with our ops and no genalloc pool (P2P_PGMAP_VIA_ADD_PAGEMAP);
  * - on a stock kernel from 6.2 on (Debian's 7.x; Ubuntu 24.04's 6.8, RHEL
  *   10's and SLES 16's 6.12), pci_p2pdma_add_resource() builds it; the

@@ -267,7 +267,7 @@ static void p2p_pgmap_teardown(void *data)
  *    waits on the pgmap counter alone, and every folio comes back to the
  *    driver.
  *
- * patches/pgmap-folios/0001 (pci_p2pdma_add_pagemap()) makes all of this
+ * patches/pgmap-folios/0002 (pci_p2pdma_add_pagemap()) makes all of this
  * unnecessary: with it the core builds the pgmap with the caller's ops and
  * no pool.
  */
