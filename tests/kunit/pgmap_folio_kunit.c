@@ -1167,6 +1167,14 @@ static void pgmap_folio_test_teardown_waits_for_zeroing_chunk(struct kunit *test
  * registers a revoker with the pgmap and gives its pins back when it is
  * called. Here a revoker's "pin" is a folio reference it holds, if any.
  */
+/*
+ * pin_user_pages_revocable() registers a revoker with the pagemap of the
+ * pages it pins; without user pages to pin, the tests register theirs the
+ * same way. Declared in mm/internal.h, exported for KUnit only.
+ */
+int pgmap_add_pin_revoker(struct dev_pagemap *pgmap,
+			  struct pgmap_pin_revoker *revoker);
+
 struct kp_revoker {
 	struct pgmap_pin_revoker revoker;
 	struct kunit_pgmap *kp;
@@ -1203,7 +1211,7 @@ static void kp_revoke(struct pgmap_pin_revoker *revoker)
 static void kp_revoker_init(struct kp_revoker *kr, struct kunit_pgmap *kp)
 {
 	memset(kr, 0, sizeof(*kr));
-	kr->revoker.revoke = kp_revoke;
+	pgmap_pin_revoker_init(&kr->revoker, NULL, kp_revoke);
 	kr->kp = kp;
 }
 
@@ -1228,8 +1236,7 @@ static void pgmap_revoke_test_each_once(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, atomic_read(&b.calls), 1);
 	KUNIT_EXPECT_EQ(test, pgmap_add_pin_revoker(&kp->pgmap, &late.revoker),
 			-ENODEV);
-	KUNIT_EXPECT_FALSE(test, pgmap_remove_pin_revoker(&kp->pgmap,
-							  &a.revoker));
+	KUNIT_EXPECT_FALSE(test, pgmap_remove_pin_revoker(&a.revoker));
 
 	/* Again (memunmap_pages() calls it too): nobody is called twice. */
 	pgmap_revoke_pins(&kp->pgmap);
@@ -1277,11 +1284,12 @@ static void pgmap_revoke_test_removed_not_called(struct kunit *test)
 	kp_revoker_init(&kept, kp);
 	KUNIT_ASSERT_EQ(test, pgmap_add_pin_revoker(&kp->pgmap, &gone.revoker), 0);
 	KUNIT_ASSERT_EQ(test, pgmap_add_pin_revoker(&kp->pgmap, &kept.revoker), 0);
-	KUNIT_EXPECT_TRUE(test, pgmap_remove_pin_revoker(&kp->pgmap,
-							 &gone.revoker));
-	/* Removing twice is harmless and says it was not there. */
-	KUNIT_EXPECT_FALSE(test, pgmap_remove_pin_revoker(&kp->pgmap,
-							  &gone.revoker));
+	KUNIT_EXPECT_TRUE(test, pgmap_remove_pin_revoker(&gone.revoker));
+	/* Removing twice is harmless: still not registered, not called. */
+	KUNIT_EXPECT_TRUE(test, pgmap_remove_pin_revoker(&gone.revoker));
+	KUNIT_EXPECT_NULL(test, gone.revoker.pgmap);
+	/* Registered with the pagemap it was added to. */
+	KUNIT_EXPECT_PTR_EQ(test, kept.revoker.pgmap, &kp->pgmap);
 
 	pgmap_revoke_pins(&kp->pgmap);
 	KUNIT_EXPECT_EQ(test, atomic_read(&gone.calls), 0);
@@ -1364,3 +1372,7 @@ kunit_test_suite(pgmap_folio_test_suite);
 
 MODULE_DESCRIPTION("KUnit tests of the pgmap folio API");
 MODULE_LICENSE("GPL");
+#ifdef P2P_PGMAP_HAVE_PIN_REVOKERS
+/* pgmap_add_pin_revoker(): pin_user_pages_revocable()'s, exported for tests */
+MODULE_IMPORT_NS("EXPORTED_FOR_KUNIT_TESTING");
+#endif

@@ -11,10 +11,11 @@
  * Not FOLL_LONGTERM: the P2PDMA core refuses long-term pins of its pages.
  *
  * "ADDR LEN longterm" asks for a FOLL_LONGTERM pin that cannot be revoked
- * (no FOLL_P2PDMA_REVOCABLE, no revoker), only on kernels with our series'
- * revocable pins: there GUP must refuse it for P2PDMA pages (EOPNOTSUPP),
- * so that nothing but a revocable pinner can hold them for long. Stock
- * P2PDMA kernels warn at the flag combination itself: EINVAL there.
+ * (pin_user_pages_fast(), not pin_user_pages_revocable() with a revoker),
+ * only on kernels with our series' revocable pins: there GUP must refuse it
+ * for P2PDMA pages (EOPNOTSUPP), so that nothing but a revocable pinner can
+ * hold them for long. Stock P2PDMA kernels warn at the flag combination
+ * itself: EINVAL there.
  */
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
