@@ -12,11 +12,12 @@ ERRNO-NAME" and exit 0 when the module refuses the pin; exit 2 when
 something else failed. The mappings are not touched after the pin: one of
 them may be gone."""
 import ctypes
-import errno
 import mmap
 import os
 import sys
 import time
+
+from dmabuf import ename
 
 if sys.argv[1:2] in (["-h"], ["--help"]):
     print(__doc__.strip())
@@ -68,9 +69,7 @@ def state():
 try:
     os.write(pin, b"%x %x revocable" % (base, 2 * length))
 except OSError as e:
-    name = ("EOPNOTSUPP" if e.errno == errno.EOPNOTSUPP
-            else errno.errorcode.get(e.errno, str(e.errno)))
-    print("refused", name, flush=True)
+    print("refused", ename(e), flush=True)
     sys.exit(0)
 print("held", state(), flush=True)
 deadline = time.monotonic() + 120
