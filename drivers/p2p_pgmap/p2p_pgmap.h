@@ -22,6 +22,9 @@
 #include <linux/workqueue.h>
 #include <uapi/linux/p2p_pgmap.h>
 
+/* Which of the fields below exist: every user sees the same struct. */
+#include "compat.h"
+
 struct inode;
 struct pgmap_folio_pool;
 
@@ -169,13 +172,17 @@ struct p2p_pgmap_dev {
 	struct inode *inode;
 
 	struct dev_pagemap *pgmap;
+#ifdef P2P_PGMAP_OWN_PGMAP
 	struct dev_pagemap own_pgmap;
+#endif
 	struct dev_pagemap_ops pgmap_ops;
+#ifdef P2P_PGMAP_VIA_CORE_RESOURCE
 	const struct dev_pagemap_ops *core_ops;
 	spinlock_t core_pool_lock;	/* the two below */
 	void *core_pool_drained;
 	bool core_pool_release_armed;
 	struct delayed_work core_pool_work;
+#endif
 	struct pgmap_folio_pool *pool;
 	int bar;
 	u64 bar_offset;

@@ -50,9 +50,9 @@ INFO_FMT = "=QQQQIIIIQQQQQQQ"
 ATTACH_FMT = "=iI32sII"
 MAP_FMT = "=IIQIIQ"
 STATUS_FMT = "=IIII"
-IOC_INFO = _ioc(IOR, 0xBA, 0, struct.calcsize(INFO_FMT))
-IOC_PLACEMENT = _ioc(IOWR, 0xBA, 1, struct.calcsize(PLACEMENT_FMT))
-IOC_EXPORT = _ioc(IOWR, 0xBA, 3, struct.calcsize(EXPORT_FMT))
+IOC_INFO = _ioc(IOR, 0xBC, 0, struct.calcsize(INFO_FMT))
+IOC_PLACEMENT = _ioc(IOWR, 0xBC, 1, struct.calcsize(PLACEMENT_FMT))
+IOC_EXPORT = _ioc(IOWR, 0xBC, 3, struct.calcsize(EXPORT_FMT))
 T_ATTACH = _ioc(IOWR, 0xBB, 0, struct.calcsize(ATTACH_FMT))
 T_MAP = _ioc(IOWR, 0xBB, 1, struct.calcsize(MAP_FMT))
 T_UNMAP = _ioc(IOW, 0xBB, 2, 4)

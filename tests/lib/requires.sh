@@ -102,6 +102,19 @@ req_series_kunit() {
 	echo "$(uname -r) has no in-tree pgmap_folio_core_kunit (a kernel without our series)"
 	return 1
 }
+# req_intree_driver: the kernel carries our series' own copy of the
+# driver (patches/pgmap-folios/0006, CONFIG_P2P_PGMAP=m) in its module
+# tree, beside the project's in updates/.
+req_intree_driver() {
+	intree_driver >/dev/null && return 0
+	echo "$(uname -r) has no in-tree p2p_pgmap module (a kernel without our series)"
+	return 1
+}
+# intree_driver: print the path of that module.
+intree_driver() {
+	find "/lib/modules/$(uname -r)/kernel/drivers/misc/p2p_pgmap" -name 'p2p_pgmap.ko*' \
+		2>/dev/null | grep .
+}
 # req_devices N: at least N p2p_pgmap devices (the guest's ivshmem devices,
 # or outside the test VM those bound to p2p_pgmap).
 req_devices() {

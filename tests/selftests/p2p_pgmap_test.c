@@ -1301,7 +1301,7 @@ TEST_F(dev, mremap_growth_rejected)
 
 TEST_F(dev, unknown_ioctl_rejected)
 {
-	ASSERT_ERRNO(ioctl(self->fd, _IO(0xBA, 0x7f)), ENOTTY);
+	ASSERT_ERRNO(ioctl(self->fd, _IO(P2P_PGMAP_IOC_MAGIC, 0x7f)), ENOTTY);
 }
 
 TEST_F(dev, poll_quiet_while_live)

@@ -23,8 +23,8 @@ if sys.argv[1:2] in (["-h"], ["--help"]):
     sys.exit(0)
 
 SYS_PIDFD_GETFD = 438
-# _IOWR(0xBA, 0x01, struct p2p_pgmap_placement) and _IOR(0xBA, 0x00, info v1).
-PLACEMENT = (3 << 30) | (32 << 16) | (0xBA << 8) | 0x01
+# _IOWR(0xBC, 0x01, struct p2p_pgmap_placement) and _IOR(0xBC, 0x00, info v1).
+PLACEMENT = (3 << 30) | (32 << 16) | (0xBC << 8) | 0x01
 RANGE = struct.Struct("<QQQ")        # offset, bar_offset, len
 PL = struct.Struct("<QQQII")         # offset, len, ranges, nr_ranges, flags
 

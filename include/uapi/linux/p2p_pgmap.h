@@ -200,7 +200,7 @@ struct p2p_pgmap_export {
 #define P2P_PGMAP_EXPORT_WRITE		(1U << 1) /* importers may write it */
 #define P2P_PGMAP_EXPORT_NO_CLOEXEC	(1U << 2) /* fd without O_CLOEXEC */
 
-#define P2P_PGMAP_IOC_MAGIC	0xBA
+#define P2P_PGMAP_IOC_MAGIC	0xBC
 #define P2P_PGMAP_IOC_INFO	_IOR(P2P_PGMAP_IOC_MAGIC, 0x00, struct p2p_pgmap_info)
 #define P2P_PGMAP_IOC_PLACEMENT	_IOWR(P2P_PGMAP_IOC_MAGIC, 0x01, struct p2p_pgmap_placement)
 #define P2P_PGMAP_IOC_PUNCH_HOLE	_IOW(P2P_PGMAP_IOC_MAGIC, 0x02, struct p2p_pgmap_punch)
