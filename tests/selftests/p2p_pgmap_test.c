@@ -46,12 +46,28 @@ static size_t page;
 
 #define SZ_2M	(2UL << 20)
 
+/*
+ * Accesses of mapped device memory that must each really happen, once, as
+ * written: a store that faults a page in before an ioctl() looks at it or
+ * before fork() and _exit(), a load that must see what another process or
+ * the BAR file wrote, an access that must raise SIGBUS. The relaxed atomic
+ * accesses of GCC and clang are never elided, merged with others or torn.
+ */
+#define LOAD_ONCE(x)		__atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define STORE_ONCE(x, val)	__atomic_store_n(&(x), (val), __ATOMIC_RELAXED)
+/*
+ * A compiler barrier: what precedes it in program order is done before
+ * what follows it can raise SIGBUS, whose handler siglongjmp()s.
+ */
+#define SIGBUS_BARRIER()	__atomic_signal_fence(__ATOMIC_SEQ_CST)
+
 static unsigned char *map_filled(struct __test_metadata *_metadata, int fd,
 				 size_t len, unsigned int seed,
 				 unsigned char **want);
 
 /* A call that must fail with errno err (it returns -1, or MAP_FAILED). */
 #define ASSERT_FAILS_WITH(ret_type, failed, call, err) do {		\
+	int _want = (err);						\
 	ret_type _ret;							\
 	int _err;							\
 									\
@@ -60,10 +76,10 @@ static unsigned char *map_filled(struct __test_metadata *_metadata, int fd,
 	_err = errno;							\
 	ASSERT_TRUE(_ret == (failed))					\
 		TH_LOG("%s succeeded, wanted errno %d (%s)",		\
-		       #call, (err), strerror(err));			\
-	ASSERT_EQ((err), _err)						\
+		       #call, _want, strerror(_want));			\
+	ASSERT_EQ(_want, _err)						\
 		TH_LOG("%s: errno %d (%s), wanted %d (%s)", #call,	\
-		       _err, strerror(_err), (err), strerror(err));	\
+		       _err, strerror(_err), _want, strerror(_want));	\
 } while (0)
 
 #define ASSERT_ERRNO(call, err) ASSERT_FAILS_WITH(long, -1L, call, err)
@@ -96,7 +112,7 @@ FIXTURE_VARIANT_ADD(dev, dev1) {
 static unsigned long long sysfs_attr(struct __test_metadata *_metadata,
 				     const char *node, const char *attr)
 {
-	char path[PATH_MAX], buf[64];
+	char path[PATH_MAX], buf[64], *end;
 	unsigned long long v;
 	FILE *f;
 
@@ -107,7 +123,9 @@ static unsigned long long sysfs_attr(struct __test_metadata *_metadata,
 	ASSERT_NE(NULL, f) TH_LOG("open %s: %s", path, strerror(errno));
 	ASSERT_NE(NULL, fgets(buf, sizeof(buf), f)) TH_LOG("read %s", path);
 	fclose(f);
-	ASSERT_EQ(1, sscanf(buf, "%llu", &v)) TH_LOG("%s: not a number: %s", path, buf);
+	errno = 0;
+	v = strtoull(buf, &end, 10);
+	ASSERT_TRUE(end != buf && !errno) TH_LOG("%s: not a number: %s", path, buf);
 	return v;
 }
 
@@ -129,9 +147,12 @@ static unsigned long long settle_folios_in_use(struct __test_metadata *_metadata
 	return now;
 }
 
-#define ASSERT_FOLIOS_RETURN_TO(want)					\
-	ASSERT_EQ((want), settle_folios_in_use(_metadata, variant->node, (want))) \
-		TH_LOG("folios_in_use does not come back")
+#define ASSERT_FOLIOS_RETURN_TO(want) do {				\
+	unsigned long long _want = (want);				\
+									\
+	ASSERT_EQ(_want, settle_folios_in_use(_metadata, variant->node, _want)) \
+		TH_LOG("folios_in_use does not come back");		\
+} while (0)
 
 static struct p2p_pgmap_info info(struct __test_metadata *_metadata, int fd)
 {
@@ -163,10 +184,10 @@ static int export(int fd, unsigned long long offset, unsigned long long len,
 }
 
 /* Whether len bytes at p are all zero; the first that is not in *at. */
-static bool all_zero(const volatile unsigned char *p, size_t len, size_t *at)
+static bool all_zero(const unsigned char *p, size_t len, size_t *at)
 {
 	for (*at = 0; *at < len; (*at)++)
-		if (p[*at])
+		if (LOAD_ONCE(p[*at]))
 			return false;
 	return true;
 }
@@ -205,11 +226,11 @@ static int open_node(struct __test_metadata *_metadata, const char *node)
 }
 
 /*
- * The host file behind the variant's BAR, opened with flags; -1 when the
- * test is to skip (the reason is recorded).
+ * The host file behind the BAR of the variant's node (its bar_suffix),
+ * opened with flags; -1 when the test is to skip (the reason is recorded).
  */
-static int bar_file(struct __test_metadata *_metadata,
-		    const FIXTURE_VARIANT(dev) *variant, int flags)
+static int bar_file(struct __test_metadata *_metadata, const char *node,
+		    const char *bar_suffix, int flags)
 {
 	const char *first = getenv("P2P_VM_BAR_FILE");
 	char path[512];	/* fits a skip reason */
@@ -217,11 +238,11 @@ static int bar_file(struct __test_metadata *_metadata,
 
 	if (!first)
 		SKIP(return -1, "P2P_VM_BAR_FILE not set: not in the test VM");
-	snprintf(path, sizeof(path), "%s%s", first, variant->bar_suffix);
+	snprintf(path, sizeof(path), "%s%s", first, bar_suffix);
 	fd = open(path, flags | O_CLOEXEC);
 	if (fd < 0) {
-		if (errno == ENOENT && variant->bar_suffix[0])
-			SKIP(return -1, "no BAR file %s for %s", path, variant->node);
+		if (errno == ENOENT && bar_suffix[0])
+			SKIP(return -1, "no BAR file %s for %s", path, node);
 		if (flags != O_RDONLY && (errno == EROFS || errno == EACCES))
 			SKIP(return -1, "%s is not writable from the guest", path);
 		ASSERT_LE(0, fd) TH_LOG("open %s: %s", path, strerror(errno));
@@ -388,7 +409,7 @@ TEST_F(dev, short_info_ioctl_still_works)
 
 TEST_F(dev, write_reaches_bar_file)
 {
-	int bf = bar_file(_metadata, variant, O_RDONLY);
+	int bf = bar_file(_metadata, variant->node, variant->bar_suffix, O_RDONLY);
 	size_t len = 4 * page;
 	unsigned char *p, *want, *got;
 
@@ -414,24 +435,23 @@ TEST_F(dev, write_reaches_bar_file)
 
 TEST_F(dev, bar_file_write_visible_in_mapping)
 {
-	int bf = bar_file(_metadata, variant, O_RDWR);
+	int bf = bar_file(_metadata, variant->node, variant->bar_suffix, O_RDWR);
 	size_t len = 2 * page;
-	volatile unsigned char *p;
-	unsigned char *want, got[64];
+	unsigned char *p, *want, got[64];
 
 	if (bf < 0)
 		return;
 	p = map(_metadata, self->fd, len, 0);
 	want = malloc(page);
 	ASSERT_NE(NULL, want);
-	p[0] = 1;	/* fault in: the driver zeroes memory for a new user */
-	p[page] = 1;
+	STORE_ONCE(p[0], 1);	/* fault in: the driver zeroes memory for a new user */
+	STORE_ONCE(p[page], 1);
 	fill(want, page, 0x5a + getpid());
 	ASSERT_EQ((ssize_t)page, pwrite(bf, want, page,
 					bar_offset_of(_metadata, self->fd, page)));
 	fsync(bf);
 	for (size_t i = 0; i < sizeof(got); i++)
-		got[i] = p[page + i];
+		got[i] = LOAD_ONCE(p[page + i]);
 	ASSERT_EQ(0, memcmp(want, got, sizeof(got)));
 	free(want);
 	close(bf);
@@ -447,11 +467,11 @@ TEST_F(dev, close_returns_every_folio)
 	unsigned long long before = sysfs_attr(_metadata, variant->node, "folios_in_use");
 	int fd = open_node(_metadata, variant->node);
 	struct p2p_pgmap_info in = info(_metadata, fd);
-	volatile char *p = map(_metadata, fd, len, 0);
+	char *p = map(_metadata, fd, len, 0);
 	unsigned long long now;
 
 	for (size_t i = 0; i < n; i++)
-		p[i * page] = 1;
+		STORE_ONCE(p[i * page], 1);
 	now = sysfs_attr(_metadata, variant->node, "folios_in_use");
 	if (in.flags & P2P_PGMAP_INFO_LARGE_FOLIOS) {
 		/* One folio of 16 pages where the pool has them aligned. */
@@ -462,7 +482,7 @@ TEST_F(dev, close_returns_every_folio)
 		ASSERT_EQ(before + n, now);
 	}
 	ASSERT_EQ(in.free_bytes - len, info(_metadata, fd).free_bytes);
-	ASSERT_EQ(0, munmap((void *)p, len));
+	ASSERT_EQ(0, munmap(p, len));
 	ASSERT_EQ(now, sysfs_attr(_metadata, variant->node, "folios_in_use"))
 		TH_LOG("munmap() gave memory of an open file back");
 	ASSERT_EQ(len, info(_metadata, fd).file_held_bytes);
@@ -501,7 +521,7 @@ TEST_F(dev, untouched_mapping_takes_no_folio)
 TEST_F(dev, forked_childs_writes_survive_its_exit)
 {
 	size_t len = 256 * page;
-	volatile unsigned char *p = map(_metadata, self->fd, len, 0);
+	unsigned char *p = map(_metadata, self->fd, len, 0);
 	int status;
 	pid_t pid;
 
@@ -509,33 +529,33 @@ TEST_F(dev, forked_childs_writes_survive_its_exit)
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
 		for (size_t i = 0; i < len; i++)
-			p[i] = (unsigned char)(i * 13 + 1);
+			STORE_ONCE(p[i], (unsigned char)(i * 13 + 1));
 		_exit(0);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	for (size_t i = 0; i < len; i++) {
-		ASSERT_EQ((unsigned char)(i * 13 + 1), p[i])
+		ASSERT_EQ((unsigned char)(i * 13 + 1), LOAD_ONCE(p[i]))
 			TH_LOG("byte %zu lost with the child", i);
 	}
 }
 
 TEST_F(dev, fork_child_shares_memory)
 {
-	volatile unsigned int *p = map(_metadata, self->fd, page, 0);
+	unsigned int *p = map(_metadata, self->fd, page, 0);
 	int status;
 	pid_t pid;
 
-	p[0] = 1;
+	STORE_ONCE(p[0], 1);
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
-		p[1] = 0xc0ffee;
-		_exit(p[0] == 1 ? 0 : 1);
+		STORE_ONCE(p[1], 0xc0ffee);
+		_exit(LOAD_ONCE(p[0]) == 1 ? 0 : 1);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	ASSERT_EQ(0xc0ffeeU, p[1]);
+	ASSERT_EQ(0xc0ffeeU, LOAD_ONCE(p[1]));
 }
 
 /*
@@ -614,8 +634,8 @@ TEST_F(dev, plain_mmap_is_pmd_mapped)
 	size_t len = 4 * SZ_2M;
 	const char *why = no_huge_mappings(_metadata, self->fd);
 	unsigned long long before = sysfs_attr(_metadata, variant->node, "folios_in_use");
-	volatile char *p;
-	int64_t huge;
+	char *p;
+	__s64 huge;
 	int fd;
 
 	if (why)
@@ -626,13 +646,13 @@ TEST_F(dev, plain_mmap_is_pmd_mapped)
 	p = map(_metadata, fd, len, 0);
 	ASSERT_EQ(0UL, (uintptr_t)p % SZ_2M) TH_LOG("mmap gave %p, not 2 MiB aligned", p);
 	for (size_t i = 0; i < len; i += page)
-		p[i] = 1;
-	huge = p2p_pgmap_huge_bytes((void *)p, len);
+		STORE_ONCE(p[i], 1);
+	huge = p2p_pgmap_huge_bytes(p, len);
 	ASSERT_LE(0, huge) TH_LOG("PAGEMAP_SCAN: %s", strerror(errno));
 	ASSERT_EQ((int64_t)len, huge) TH_LOG("%lld of %zu bytes mapped huge",
 					     (long long)huge, len);
 	ASSERT_EQ(before + 4, sysfs_attr(_metadata, variant->node, "folios_in_use"));
-	ASSERT_EQ(0, munmap((void *)p, len));
+	ASSERT_EQ(0, munmap(p, len));
 	ASSERT_EQ(0, close(fd));
 	ASSERT_FOLIOS_RETURN_TO(before);
 }
@@ -644,7 +664,7 @@ TEST_F(dev, plain_mmap_is_pmd_mapped)
  */
 TEST_F(dev, huge_mapping_bytes_reach_bar_file)
 {
-	int bf = bar_file(_metadata, variant, O_RDONLY);
+	int bf = bar_file(_metadata, variant->node, variant->bar_suffix, O_RDONLY);
 	size_t len = 2 * SZ_2M;
 	unsigned char *p, *want;
 
@@ -843,25 +863,25 @@ TEST_F(dev, punch_hole_of_whole_pages)
 	size_t len = 16 * page, at;
 	int fd = open_node(_metadata, variant->node);
 	unsigned long long before = sysfs_attr(_metadata, variant->node, "folios_in_use");
-	volatile unsigned char *p = map(_metadata, fd, len, 0);
+	unsigned char *p = map(_metadata, fd, len, 0);
 
-	memset((void *)p, 0x5a, len);
+	memset(p, 0x5a, len);
 	ASSERT_EQ(0, punch(fd, 4 * page, 4 * page));
 	ASSERT_TRUE(all_zero(p + 4 * page, 4 * page, &at)) TH_LOG("byte %zu", at);
 	for (size_t i = 0; i < len; i++) {
-		if (i < 4 * page || i >= 8 * page) {
-			ASSERT_EQ(0x5a, (int)p[i]) TH_LOG("byte %zu outside the hole", i);
-		}
+		if (i >= 4 * page && i < 8 * page)
+			continue;	/* the hole */
+		ASSERT_EQ(0x5a, (int)LOAD_ONCE(p[i])) TH_LOG("byte %zu outside the hole", i);
 	}
 	/* The hole takes new, zeroed memory when touched again. */
-	p[5 * page] = 1;
-	ASSERT_EQ(1, (int)p[5 * page]);
+	STORE_ONCE(p[5 * page], 1);
+	ASSERT_EQ(1, (int)LOAD_ONCE(p[5 * page]));
 	ASSERT_EQ(0, punch(fd, 0, len));
 	ASSERT_EQ(0ULL, info(_metadata, fd).file_held_bytes);
 	ASSERT_FOLIOS_RETURN_TO(before);
 	/* Read, a hole takes new memory (as shmem's does): zeroed. */
 	ASSERT_TRUE(all_zero(p, len, &at)) TH_LOG("byte %zu", at);
-	ASSERT_EQ(0, munmap((void *)p, len));
+	ASSERT_EQ(0, munmap(p, len));
 	ASSERT_EQ(0, close(fd));
 }
 
@@ -902,7 +922,7 @@ TEST_F(dev, owners_file_is_root_only)
 TEST_F(dev, two_opens_never_share)
 {
 	int ready[2], done[2], status;
-	volatile unsigned int *p;
+	unsigned int *p;
 	char c;
 	pid_t pid;
 
@@ -912,24 +932,24 @@ TEST_F(dev, two_opens_never_share)
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
 		/* Its own open and its own mapping of the same offset. */
-		volatile unsigned int *q;
+		unsigned int *q;
 
 		close(self->fd);
 		q = map(_metadata, open_node(_metadata, variant->node), page, 0);
-		q[7] = 0xfeed;
+		STORE_ONCE(q[7], 0xfeed);
 		if (write(ready[1], "x", 1) != 1)
 			_exit(2);
 		/* Keep the mapping until the parent has looked and written. */
 		if (read(done[0], &c, 1) != 1)
 			_exit(3);
-		_exit(q[7] == 0xfeed ? 0 : 4);
+		_exit(LOAD_ONCE(q[7]) == 0xfeed ? 0 : 4);
 	}
 	/* A child that dies before it is ready ends the read. */
 	close(ready[1]);
 	ASSERT_EQ(1, read(ready[0], &c, 1));
 	p = map(_metadata, self->fd, page, 0);
-	ASSERT_EQ(0U, p[7]) TH_LOG("another open file's bytes at the same offset");
-	p[7] = 0xbeef;
+	ASSERT_EQ(0U, LOAD_ONCE(p[7])) TH_LOG("another open file's bytes at the same offset");
+	STORE_ONCE(p[7], 0xbeef);
 	ASSERT_EQ(1, write(done[1], "y", 1));
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
@@ -939,7 +959,7 @@ TEST_F(dev, two_opens_never_share)
 /* A process that receives the file over a Unix socket shares its memory. */
 TEST_F(dev, fd_passed_over_unix_socket_shares)
 {
-	volatile unsigned int *p = map(_metadata, self->fd, page, 0);
+	unsigned int *p = map(_metadata, self->fd, page, 0);
 	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 }, byte = 'f';
 	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
 	struct msghdr msg = {
@@ -950,16 +970,16 @@ TEST_F(dev, fd_passed_over_unix_socket_shares)
 	int sv[2], status;
 	pid_t pid;
 
-	p[3] = 0xabcd;
+	STORE_ONCE(p[3], 0xabcd);
 	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
-		volatile unsigned int *q;
+		unsigned int *q;
 		int fd;
 
 		close(self->fd);	/* only the one received is left */
-		munmap((void *)p, page);
+		munmap(p, page);
 		if (recvmsg(sv[1], &msg, 0) != 1)
 			_exit(2);
 		cm = CMSG_FIRSTHDR(&msg);
@@ -969,9 +989,9 @@ TEST_F(dev, fd_passed_over_unix_socket_shares)
 		q = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		if (q == MAP_FAILED)
 			_exit(4);
-		if (q[3] != 0xabcd)
+		if (LOAD_ONCE(q[3]) != 0xabcd)
 			_exit(5);
-		q[4] = 0x1234;
+		STORE_ONCE(q[4], 0x1234);
 		_exit(0);
 	}
 	cm = CMSG_FIRSTHDR(&msg);
@@ -984,7 +1004,7 @@ TEST_F(dev, fd_passed_over_unix_socket_shares)
 	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		TH_LOG("the receiver did not see the sender's memory (exit %d)",
 		       WEXITSTATUS(status));
-	ASSERT_EQ(0x1234U, p[4]);
+	ASSERT_EQ(0x1234U, LOAD_ONCE(p[4]));
 }
 
 /*
@@ -1012,20 +1032,25 @@ TEST_F(dev, another_file_reaches_none_of_our_memory)
 		struct p2p_pgmap_info in = info(_metadata, fd);
 		unsigned char *b = mmap(NULL, in.size, PROT_READ | PROT_WRITE,
 					MAP_SHARED, fd, 0);
-		static volatile size_t touched;
+		/* Static: read after the siglongjmp() out of the loop. */
+		static size_t touched;
 
 		if (b == MAP_FAILED)
 			_exit(2);
 		catch_sigbus();
 		if (!sigsetjmp(sigbus_env, 1)) {
-			for (touched = 0; touched < in.size / page; touched++)
-				if (memmem(b + touched * page, page, marker, strlen(marker)))
+			for (size_t i = 0; i < in.size / page; i++) {
+				/* Pages done, stored before page i may fault. */
+				STORE_ONCE(touched, i);
+				SIGBUS_BARRIER();
+				if (memmem(b + i * page, page, marker, strlen(marker)))
 					_exit(3);
+			}
 			_exit(5);	/* the whole device, though we hold some */
 		}
-		if (touched * page != in.free_bytes) {
+		if (LOAD_ONCE(touched) * page != in.free_bytes) {
 			fprintf(stderr, "# touched %zu pages, %llu bytes were free\n",
-				touched, (unsigned long long)in.free_bytes);
+				LOAD_ONCE(touched), (unsigned long long)in.free_bytes);
 			_exit(4);
 		}
 		_exit(0);
@@ -1048,8 +1073,7 @@ TEST_F(dev, another_file_reaches_none_of_our_memory)
 TEST_F(dev, departed_pinners_bytes_never_reach_a_new_file)
 {
 	size_t len = 4 * page, i;
-	volatile unsigned char *q;
-	unsigned char *buf;
+	unsigned char *q, *buf;
 	char line[256];
 	int pfd[2], status;
 	pid_t pid;
@@ -1091,9 +1115,9 @@ TEST_F(dev, departed_pinners_bytes_never_reach_a_new_file)
 						      "pinned_only_bytes"));
 
 	q = map(_metadata, self->fd, len, 0);
-	for (i = 0; i < len && !q[i]; i++)
+	for (i = 0; i < len && !LOAD_ONCE(q[i]); i++)
 		;
-	ASSERT_EQ(len, i) TH_LOG("byte %zu is %#x: a departed user's data", i, q[i]);
+	ASSERT_EQ(len, i) TH_LOG("byte %zu is %#x: a departed user's data", i, LOAD_ONCE(q[i]));
 
 	/* The pipe still reads the departed process's bytes. */
 	buf = malloc(len);
@@ -1111,12 +1135,12 @@ TEST_F(dev, departed_pinners_bytes_never_reach_a_new_file)
 TEST_F(dev, accounting_of_this_file)
 {
 	size_t n = 8, len = n * page;
-	volatile char *p = map(_metadata, self->fd, len, 0);
+	char *p = map(_metadata, self->fd, len, 0);
 	struct p2p_pgmap_info in;
 	char line[256], want[128];
 
 	for (size_t i = 0; i < n; i++)
-		p[i * page] = 1;
+		STORE_ONCE(p[i * page], 1);
 	in = info(_metadata, self->fd);
 	ASSERT_EQ(len, in.file_held_bytes);
 	ASSERT_EQ(len, in.file_mapped_bytes);
@@ -1127,7 +1151,7 @@ TEST_F(dev, accounting_of_this_file)
 		 getpid(), len, len);
 	ASSERT_EQ(0, strncmp(line, want, strlen(want))) TH_LOG("owners: '%s'", line);
 	/* Unmapped, the file still holds it; given back, it holds nothing. */
-	ASSERT_EQ(0, munmap((void *)p, len));
+	ASSERT_EQ(0, munmap(p, len));
 	in = info(_metadata, self->fd);
 	ASSERT_EQ(len, in.file_held_bytes);
 	ASSERT_EQ(0ULL, in.file_mapped_bytes);
@@ -1145,11 +1169,11 @@ TEST_F(dev, placement_reports_the_memory_of_the_file)
 		.offset = 0, .len = len, .ranges = (uintptr_t)r, .nr_ranges = 8,
 	};
 	struct p2p_pgmap_info in = info(_metadata, self->fd);
-	volatile char *p = map(_metadata, self->fd, len, 0);
+	char *p = map(_metadata, self->fd, len, 0);
 
 	ASSERT_EQ(0, ioctl(self->fd, P2P_PGMAP_IOC_PLACEMENT, &pl));
 	ASSERT_EQ(0U, pl.nr_ranges) TH_LOG("memory before the first touch");
-	p[0] = 1;
+	STORE_ONCE(p[0], 1);
 	pl.nr_ranges = 8;
 	ASSERT_EQ(0, ioctl(self->fd, P2P_PGMAP_IOC_PLACEMENT, &pl));
 	ASSERT_LE(1U, pl.nr_ranges);
@@ -1173,7 +1197,7 @@ TEST_F(dev, placement_reports_the_memory_of_the_file)
 TEST_F(dev, file_limit_is_enforced)
 {
 	size_t limit = 8 * page;
-	static volatile char *p, *q;
+	static char *p, *q;	/* static: live across sigsetjmp() */
 
 	write_ull(_metadata, FILE_LIMIT_PARAM, limit);
 	ASSERT_EQ(limit, info(_metadata, self->fd).file_limit);
@@ -1181,11 +1205,12 @@ TEST_F(dev, file_limit_is_enforced)
 			      self->fd, 0), ENOMEM);
 	p = map(_metadata, self->fd, limit, 0);
 	for (size_t i = 0; i < limit; i += page)
-		p[i] = 1;
+		STORE_ONCE(p[i], 1);
 	q = map(_metadata, self->fd, 4 * page, limit);
 	catch_sigbus();
 	if (!sigsetjmp(sigbus_env, 1)) {
-		q[0] = 1;
+		STORE_ONCE(q[0], 1);
+		SIGBUS_BARRIER();
 		ASSERT_TRUE(0) TH_LOG("memory past file_limit could be touched");
 	}
 	ASSERT_EQ(limit, info(_metadata, self->fd).file_held_bytes);
@@ -1198,7 +1223,7 @@ TEST_F(dev, file_limit_is_enforced)
  */
 TEST_F(dev, file_limit_below_a_page_allows_none)
 {
-	static volatile char *p;
+	static char *p;	/* static: live across sigsetjmp() */
 
 	p = map(_metadata, self->fd, page, 0);
 	write_ull(_metadata, FILE_LIMIT_PARAM, 100);
@@ -1206,7 +1231,8 @@ TEST_F(dev, file_limit_below_a_page_allows_none)
 			      self->fd, 0), ENOMEM);
 	catch_sigbus();
 	if (!sigsetjmp(sigbus_env, 1)) {
-		p[0] = 1;
+		STORE_ONCE(p[0], 1);
+		SIGBUS_BARRIER();
 		ASSERT_TRUE(0) TH_LOG("a page was taken under a limit of 100 bytes");
 	}
 	ASSERT_EQ(0ULL, info(_metadata, self->fd).file_held_bytes);
@@ -1215,11 +1241,11 @@ TEST_F(dev, file_limit_below_a_page_allows_none)
 
 TEST_F(dev, msync_succeeds)
 {
-	volatile char *p = map(_metadata, self->fd, page, 0);
+	char *p = map(_metadata, self->fd, page, 0);
 
-	p[0] = 1;
-	ASSERT_EQ(0, msync((void *)p, page, MS_SYNC)) TH_LOG("msync: %s", strerror(errno));
-	ASSERT_EQ(0, msync((void *)p, page, MS_ASYNC));
+	STORE_ONCE(p[0], 1);
+	ASSERT_EQ(0, msync(p, page, MS_SYNC)) TH_LOG("msync: %s", strerror(errno));
+	ASSERT_EQ(0, msync(p, page, MS_ASYNC));
 }
 
 /* A file opened after another one closed never sees that file's bytes. */
@@ -1368,16 +1394,16 @@ TEST_F(dev, export_keeps_memory_after_close)
 	unsigned long long free0 = settle_free_bytes(_metadata, self->fd,
 						     info(_metadata, self->fd).free_bytes);
 	size_t len = 8 * page;
-	volatile char *p;
+	char *p;
 	int f, dfd;
 
 	f = open_node(_metadata, variant->node);
 	p = map(_metadata, f, len, 0);
 	for (size_t i = 0; i < len; i += page)
-		p[i] = 0x5a;
+		STORE_ONCE(p[i], 0x5a);
 	dfd = export(f, 0, len, EXPORT_RW);
 	ASSERT_LE(0, dfd) TH_LOG("P2P_PGMAP_IOC_EXPORT: %s", strerror(errno));
-	ASSERT_EQ(0, munmap((void *)p, len));
+	ASSERT_EQ(0, munmap(p, len));
 	ASSERT_EQ(0, close(f));
 	ASSERT_EQ(free0 - len, settle_free_bytes(_metadata, self->fd, free0 - len))
 		TH_LOG("the closed file's exported memory was given back");

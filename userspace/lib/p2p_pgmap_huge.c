@@ -18,36 +18,46 @@
 
 #ifndef PAGEMAP_SCAN
 struct page_region {
-	uint64_t start;
-	uint64_t end;
-	uint64_t categories;
+	__u64 start;
+	__u64 end;
+	__u64 categories;
 };
 
 struct pm_scan_arg {
-	uint64_t size;
-	uint64_t flags;
-	uint64_t start;
-	uint64_t end;
-	uint64_t walk_end;
-	uint64_t vec;
-	uint64_t vec_len;
-	uint64_t max_pages;
-	uint64_t category_inverted;
-	uint64_t category_mask;
-	uint64_t category_anyof_mask;
-	uint64_t return_mask;
+	__u64 size;
+	__u64 flags;
+	__u64 start;
+	__u64 end;
+	__u64 walk_end;
+	__u64 vec;
+	__u64 vec_len;
+	__u64 max_pages;
+	__u64 category_inverted;
+	__u64 category_mask;
+	__u64 category_anyof_mask;
+	__u64 return_mask;
 };
 
 #define PAGEMAP_SCAN	_IOWR('f', 16, struct pm_scan_arg)
-#define PAGE_IS_PRESENT	(1 << 3)
-#define PAGE_IS_HUGE	(1 << 6)
+#endif
+
+/* Bits 3 and 6 of the categories; userspace has no BIT(). */
+#ifndef PAGE_IS_PRESENT
+#define PAGE_IS_PRESENT	0x08
+#endif
+#ifndef PAGE_IS_HUGE
+#define PAGE_IS_HUGE	0x40
+#endif
+
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 #endif
 
 int64_t p2p_pgmap_huge_bytes(const void *addr, size_t len)
 {
 	struct page_region regions[64];
-	uint64_t start = (uintptr_t)addr, end = start + len;
-	int64_t huge = 0;
+	__u64 start = (uintptr_t)addr, end = start + len;
+	__s64 huge = 0;
 	int fd, err = 0;
 
 	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
@@ -59,7 +69,7 @@ int64_t p2p_pgmap_huge_bytes(const void *addr, size_t len)
 			.start = start,
 			.end = end,
 			.vec = (uintptr_t)regions,
-			.vec_len = sizeof(regions) / sizeof(regions[0]),
+			.vec_len = ARRAY_SIZE(regions),
 			.category_mask = PAGE_IS_PRESENT | PAGE_IS_HUGE,
 			.return_mask = PAGE_IS_HUGE,
 		};
