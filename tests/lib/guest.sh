@@ -20,6 +20,7 @@
 #   stop_pids PID...         SIGTERM, then SIGKILL after 10 s, and reap
 # The device and the kernel
 #   ivshmem_bdf              print the first ivshmem device's PCI address
+#   ivshmem_bdfs             print every ivshmem device's, in address order
 #   node, no_node            /dev/p2p_pgmap0 is there / is not
 #   attr NAME                print p2p_pgmap0's sysfs attribute NAME
 #   none_in_use [DIR]        no folio of the device is in use
@@ -103,8 +104,11 @@ wait_for() { wait_secs 10 "$@"; }
 # test VM (make check HOST=1), else the VM's first ivshmem device.
 ivshmem_bdf() {
 	[ -n "${P2P_DEVICE:-}" ] && { echo "$P2P_DEVICE"; return; }
-	lspci -D -n -d 1af4:1110 | awk '{print $1; exit}'
+	ivshmem_bdfs | head -n 1
 }
+# ivshmem_bdfs: every ivshmem device's PCI address, one per line, in
+# address order (lspci's).
+ivshmem_bdfs() { lspci -D -n -d 1af4:1110 | awk '{print $1}'; }
 node() { [ -c /dev/p2p_pgmap0 ]; }
 no_node() { [ ! -e /dev/p2p_pgmap0 ]; }
 # Checks below that run in polling loops read files with bash's own read

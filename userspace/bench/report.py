@@ -184,6 +184,11 @@ def kernel_order(k):
     return (tuple(int(x) for x in ver.split(".") if x.isdigit()), k)
 
 
+def run_kernel_first(kernels, kernel):
+    """@kernels with the run's @kernel first, then by kernel_order()."""
+    return sorted(kernels, key=lambda k: (k != kernel, kernel_order(k)))
+
+
 def mib(b):
     return b / (1 << 20)
 
@@ -485,7 +490,7 @@ def main():
         result["reg_mr"].append({"mib": mib, "device": d, "host": h,
                                  "ratio_first": round(r1, 3), "ratio_again": round(r2, 3)})
 
-    for k in sorted({k for (k, _, _, _) in bw}, key=lambda k: (k != kernel, kernel_order(k))):
+    for k in run_kernel_first({k for (k, _, _, _) in bw}, kernel):
         for op in ("write", "read"):
             sizes = sorted({b for (bk, o, _, b) in bw if bk == k and o == op})
             if not sizes:
@@ -535,8 +540,7 @@ def plot(result, kernel, png, outdir):
             f.write(f"{r['bar_mib']} {r['remove_us'] / 1e3} {r['unmap_us'] / 1e3}"
                     f" {(r['after_release_us'] or 0) / 1e3}\n")
     # One file per kernel and operation: the panel draws each kernel's pair.
-    bw_kernels = sorted({r["kernel"] for r in result["bw"]},
-                        key=lambda k: (k != kernel, kernel_order(k)))
+    bw_kernels = run_kernel_first({r["kernel"] for r in result["bw"]}, kernel)
     for i, k in enumerate(bw_kernels):
         for op in ("write", "read"):
             with open(f"{dat}-{op}-{i}.dat", "w") as f:
