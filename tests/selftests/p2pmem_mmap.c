@@ -139,6 +139,19 @@ static void fill(char *p, size_t len, size_t base, unsigned int seed)
 }
 
 /*
+ * A new mapping of @len bytes at a 2 MiB aligned address plus @phase,
+ * filled with the pattern of @seed; NULL (said why) if mmap() failed.
+ */
+static char *map_filled(int fd, size_t len, size_t phase, unsigned int seed)
+{
+	char *p = map_at(fd, aligned_hole(len, phase), len);
+
+	if (p)
+		fill(p, len, 0, seed);
+	return p;
+}
+
+/*
  * Compare [p, p + len), at offset @base of the mapping, with the pattern;
  * an access that raises SIGBUS (the memory is gone) is a mismatch too.
  */
@@ -194,11 +207,10 @@ static long long available(void)
 static int case_huge(int fd)
 {
 	size_t len = 2 * PMD;
-	char *p = map_at(fd, aligned_hole(len, 0), len);
+	char *p = map_filled(fd, len, 0, 1);
 
 	if (!p)
 		return 1;
-	fill(p, len, 0, 1);
 	return expect_huge(p, len, len, "4 MiB at an aligned address") ||
 	       verify(p, len, 0, 1, "read back");
 }
@@ -206,11 +218,10 @@ static int case_huge(int fd)
 static int case_dontneed(int fd)
 {
 	size_t len = 2 * PMD;
-	char *p = map_at(fd, aligned_hole(len, 0), len);
+	char *p = map_filled(fd, len, 0, 2);
 
 	if (!p)
 		return 1;
-	fill(p, len, 0, 2);
 	if (madvise(p, len, MADV_DONTNEED))
 		return fail("MADV_DONTNEED: %s", strerror(errno));
 	if (expect_huge(p, len, 0, "after MADV_DONTNEED") ||
@@ -222,11 +233,10 @@ static int case_dontneed(int fd)
 static int case_split(int fd)
 {
 	size_t len = 2 * PMD, hole = PMD / 2, ro = PMD + PMD / 2;
-	char *p = map_at(fd, aligned_hole(len, 0), len);
+	char *p = map_filled(fd, len, 0, 3);
 
 	if (!p)
 		return 1;
-	fill(p, len, 0, 3);
 	if (munmap(p + hole, 4 * KIB))
 		return fail("munmap of 4 KiB: %s", strerror(errno));
 	if (mprotect(p + ro, 64 * KIB, PROT_READ))
@@ -239,11 +249,10 @@ static int case_split(int fd)
 static int case_mremap(int fd)
 {
 	size_t len = 2 * PMD;
-	char *p = map_at(fd, aligned_hole(len, 0), len), *q, *to;
+	char *p = map_filled(fd, len, 0, 4), *q, *to;
 
 	if (!p)
 		return 1;
-	fill(p, len, 0, 4);
 	to = aligned_hole(len, 0);
 	q = mremap(p, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to);
 	if (q == MAP_FAILED)
@@ -259,13 +268,12 @@ static int case_mremap(int fd)
 static int case_fork(int fd)
 {
 	size_t len = PMD;
-	char *p = map_at(fd, aligned_hole(len, 0), len);
+	char *p = map_filled(fd, len, 0, 5);
 	int status;
 	pid_t pid;
 
 	if (!p)
 		return 1;
-	fill(p, len, 0, 5);
 	pid = fork();
 	if (pid < 0)
 		return fail("fork: %s", strerror(errno));
@@ -314,10 +322,9 @@ static int case_freed(int fd)
 
 	if (before < 0)
 		return fail("cannot read %s/available", dir);
-	p = map_at(fd, aligned_hole(len, 0), len);
+	p = map_filled(fd, len, 0, 7);
 	if (!p)
 		return 1;
-	fill(p, len, 0, 7);
 	mapped = available();
 	if (before - mapped < (long long)len)
 		return fail("available went from %lld to %lld with %zu bytes mapped",
@@ -341,11 +348,10 @@ static int case_freed(int fd)
 static int case_unaligned(int fd)
 {
 	size_t len = 3 * MIB + 12 * KIB;
-	char *p = map_at(fd, aligned_hole(len, 20 * KIB), len);
+	char *p = map_filled(fd, len, 20 * KIB, 8);
 
 	if (!p)
 		return 1;
-	fill(p, len, 0, 8);
 	if (madvise(p, len, MADV_DONTNEED))
 		return fail("MADV_DONTNEED: %s", strerror(errno));
 	return verify(p, len, 0, 8, "unaligned, after MADV_DONTNEED");
@@ -354,12 +360,11 @@ static int case_unaligned(int fd)
 static int case_hold(int fd)
 {
 	size_t len = 2 * PMD;
-	char *p = map_at(fd, aligned_hole(len, 0), len);
+	char *p = map_filled(fd, len, 0, 9);
 	volatile char sink;
 
 	if (!p)
 		return 1;
-	fill(p, len, 0, 9);
 	signal(SIGTERM, on_term);
 	printf("ready\n");
 	fflush(stdout);
