@@ -20,7 +20,8 @@
  *   freed     the memory counts in p2pmem/available until the last part
  *             of the mapping is unmapped, and comes back then
  *   unaligned an odd-sized mapping at an address that is not 2 MiB
- *             aligned works, with PTEs
+ *             aligned works, with PTEs, one fault per folio and page table
+ *             (at most one per 16 pages here)
  *   hold      map and touch 4 MiB, print "ready", then wait for SIGTERM
  *             while reading the memory in a loop (for unplug tests); exit 0
  *             on SIGTERM or when an access raises SIGBUS
@@ -36,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -345,13 +347,29 @@ static int case_freed(int fd)
 	return 0;
 }
 
+static long minflt(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_minflt;
+}
+
 static int case_unaligned(int fd)
 {
-	size_t len = 3 * MIB + 12 * KIB;
-	char *p = map_filled(fd, len, 20 * KIB, 8);
+	size_t len = 3 * MIB + 12 * KIB, pages = len / (4 * KIB);
+	char *p = map_at(fd, aligned_hole(len, 20 * KIB), len);
+	long faults;
 
 	if (!p)
 		return 1;
+	faults = minflt();
+	fill(p, len, 0, 8);
+	faults = minflt() - faults;
+	/* A fault maps what its page table covers of the folio. */
+	if ((size_t)faults * 16 > pages)
+		return fail("touching %zu pages took %ld faults: not one per folio and page table",
+			    pages, faults);
 	if (madvise(p, len, MADV_DONTNEED))
 		return fail("MADV_DONTNEED: %s", strerror(errno));
 	return verify(p, len, 0, 8, "unaligned, after MADV_DONTNEED");
