@@ -28,14 +28,10 @@ req_p2pdma_core() {
 	echo "no P2PDMA core in $(uname -r)"
 	return 1
 }
-# req_p2pmem_faults: mainline p2pmem maps its memory with faults, from
-# memory that lives with the mapping (our series, patches/pgmap-folios
-# 0008-0011: vmf_insert_folio() comes with it).
-req_p2pmem_faults() {
-	p2pmem_faults && return 0
-	echo "p2pmem in $(uname -r) inserts its pages at mmap() (a kernel without our series)"
-	return 1
-}
+# p2pmem_faults: mainline p2pmem maps its memory with faults, from memory
+# that lives with the mapping (our series, patches/pgmap-folios 0008-0011:
+# vmf_insert_folio() comes with it); without, it inserts its pages at
+# mmap() (nvme/006 checks either).
 p2pmem_faults() { grep -q ' vmf_insert_folio$' /proc/kallsyms; }
 # req_no_p2pdma_core: the kernel has no P2PDMA core (Debian's 6.x).
 req_no_p2pdma_core() {
