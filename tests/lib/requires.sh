@@ -29,7 +29,7 @@ req_p2pdma_core() {
 	return 1
 }
 # p2pmem_faults: mainline p2pmem maps its memory with faults, from memory
-# that lives with the mapping (our series, patches/pgmap-folios 0008-0011:
+# that lives with the mapping (our series, patches/pgmap-folios 0009-0012:
 # vmf_insert_folio() comes with it); without, it inserts its pages at
 # mmap() (nvme/006 checks either).
 p2pmem_faults() { grep -q ' vmf_insert_folio$' /proc/kallsyms; }
@@ -101,14 +101,14 @@ req_kunit() {
 	return 1
 }
 # req_series_kunit: the kernel carries our series' in-tree KUnit suite
-# (patches/pgmap-folios/0005, CONFIG_PGMAP_FOLIO_KUNIT_TEST).
+# (patches/pgmap-folios/0006, CONFIG_PGMAP_FOLIO_KUNIT_TEST).
 req_series_kunit() {
 	modinfo -n pgmap_folio_core_kunit >/dev/null 2>&1 && return 0
 	echo "$(uname -r) has no in-tree pgmap_folio_core_kunit (a kernel without our series)"
 	return 1
 }
 # req_intree_driver: the kernel carries our series' own copy of the
-# driver (patches/pgmap-folios/0006, CONFIG_P2P_PGMAP=m) in its module
+# driver (patches/pgmap-folios/0007, CONFIG_P2P_PGMAP=m) in its module
 # tree, beside the project's in updates/.
 req_intree_driver() {
 	intree_driver >/dev/null && return 0

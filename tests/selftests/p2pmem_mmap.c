@@ -2,7 +2,7 @@
 /*
  * p2pmem_mmap DIR CASE: one check of mainline p2pmem's mmap() (DIR is a
  * device's p2pmem folder) as the series makes it (patches/pgmap-folios
- * 0008-0011): memory that lives with its mapping and is faulted in, with
+ * 0009-0012): memory that lives with its mapping and is faulted in, with
  * huge folios. Exit 0 when the case holds, 1 with a message on stderr that
  * says what did not.
  *
