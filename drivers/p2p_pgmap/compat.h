@@ -374,4 +374,21 @@ static inline bool p2p_compat_dma_buf_revocable(struct dma_buf_attachment *attac
 #define P2P_PGMAP_LONG_TERM_PINS	"refused"
 #endif
 
+/*
+ * The kernel's own pool (patches/pgmap-folios/0003-0006) completes a
+ * return in the free callback, where the core is done with the folio
+ * (6.15 on): it has no returning state and nothing to drain, and it
+ * exports pgmap_folio_state() and its like for KUnit only
+ * (EXPORTED_FOR_KUNIT_TESTING). The module's copy, built where the kernel
+ * has none, has both for kernels up to 6.14, and the code that uses them
+ * stays one.
+ */
+#ifdef P2P_PGMAP_KERNEL_POOL
+struct pgmap_folio_pool;
+#define PGMAP_FOLIO_RETURNING	((enum pgmap_folio_state)(PGMAP_FOLIO_IN_USE + 1))
+static inline void pgmap_folio_pool_drain(struct pgmap_folio_pool *pool)
+{
+}
+#endif
+
 #endif /* _P2P_PGMAP_COMPAT_H */

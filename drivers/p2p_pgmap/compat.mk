@@ -4,6 +4,8 @@
 # every file that includes compat.h (the driver, the KUnit suite) gets the
 # same flags. Where a version number says enough, compat.h compares it.
 
+# The kernel's own pgmap folio pool (our series, patches/pgmap-folios/0003).
+ccflags-y += $(if $(wildcard $(srctree)/include/linux/pgmap_folio.h),-DP2P_PGMAP_KERNEL_POOL)
 # Revocable long-term pins (our series, patches/revocable-pins/0001).
 ccflags-y += $(if $(shell grep -s -w pgmap_revoke_pins $(srctree)/include/linux/memremap.h),-DP2P_PGMAP_HAVE_PIN_REVOKERS)
 # dma-buf export (dmabuf.c): the MMIO helpers of 6.19 and their struct

@@ -1372,7 +1372,10 @@ kunit_test_suite(pgmap_folio_test_suite);
 
 MODULE_DESCRIPTION("KUnit tests of the pgmap folio API");
 MODULE_LICENSE("GPL");
-#ifdef P2P_PGMAP_HAVE_PIN_REVOKERS
-/* pgmap_add_pin_revoker(): pin_user_pages_revocable()'s, exported for tests */
+#if defined(P2P_PGMAP_KERNEL_POOL) || defined(P2P_PGMAP_HAVE_PIN_REVOKERS)
+/*
+ * The kernel pool's pgmap_folio_state() and its like, and
+ * pgmap_add_pin_revoker(): exported for tests only.
+ */
 MODULE_IMPORT_NS("EXPORTED_FOR_KUNIT_TESTING");
 #endif
